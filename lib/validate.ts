@@ -1,0 +1,65 @@
+/**
+ * Argument checks shared by every public entry point. Messages follow one pattern:
+ * "Expected <what> for <name> but received <value> of type <type>".
+ */
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === "object") return (value as object).constructor?.name ?? "an object";
+  return String(value);
+}
+
+/** A TypeError for a wrong type, a RangeError for a value of the right type out of range. */
+export function invalidParameter(name: string, expected: string, actual: unknown): TypeError | RangeError {
+  const message = `Expected ${expected} for ${name} but received ${describe(actual)} of type ${typeof actual}`;
+  const isRange = typeof actual === "number" || typeof actual === "bigint" || (typeof actual === "string" && expected.includes('"'));
+  return isRange ? new RangeError(message) : new TypeError(message);
+}
+
+export interface NumberBounds {
+  min?: number;
+  max?: number;
+}
+
+export function expectNumber(value: unknown, name: string, bounds: NumberBounds = {}): number {
+  if (typeof value !== "number" || Number.isNaN(value)) throw invalidParameter(name, "a number", value);
+  checkBounds(value, name, bounds, "a number");
+  return value;
+}
+
+export function expectInt(value: unknown, name: string, bounds: NumberBounds = {}): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) throw invalidParameter(name, "an integer", value);
+  checkBounds(value, name, bounds, "an integer");
+  return value;
+}
+
+function checkBounds(value: number, name: string, { min, max }: NumberBounds, what: string): void {
+  if ((min !== undefined && value < min) || (max !== undefined && value > max)) {
+    const range = min !== undefined && max !== undefined ? `between ${min} and ${max}` : min !== undefined ? `>= ${min}` : `<= ${max}`;
+    throw new RangeError(`Expected ${what} ${range} for ${name} but received ${value}`);
+  }
+}
+
+export function expectIntArray(value: unknown, name: string, bounds: NumberBounds = {}): number[] {
+  if (!Array.isArray(value)) throw invalidParameter(name, "an array of integers", value);
+  return value.map((v, i) => expectInt(v, `${name}[${i}]`, bounds));
+}
+
+export function expectString(value: unknown, name: string): string {
+  if (typeof value !== "string") throw invalidParameter(name, "a string", value);
+  return value;
+}
+
+export function expectBoolean(value: unknown, name: string): boolean {
+  if (typeof value !== "boolean") throw invalidParameter(name, "a boolean", value);
+  return value;
+}
+
+export function expectOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof value !== "string" || !allowed.includes(value as T)) {
+    throw invalidParameter(name, `one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}`, value);
+  }
+  return value as T;
+}
