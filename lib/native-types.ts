@@ -31,6 +31,7 @@ export interface NativeTensor {
   clampTensor(min: NativeTensor, max: NativeTensor): NativeTensor;
   quantile(q: number, dim: number, keepdim: boolean): NativeTensor;
   sum(dim: number | null, keepdim: boolean): NativeTensor;
+  matmul(other: NativeTensor): NativeTensor;
   chunk(chunks: number, dim: number): NativeTensor[];
   slice(dim: number, start: number, end: number, step: number): NativeTensor;
   permute(dims: number[]): NativeTensor;

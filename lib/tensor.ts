@@ -242,6 +242,12 @@ export class Tensor {
     return new Tensor(wrapNative(() => this.handle.sum(d, keepdim === true), "ERR_TORCHVID_SHAPE"));
   }
 
+  /** Matrix product (torch.matmul semantics, batched and broadcast). */
+  matmul(other: Tensor): Tensor {
+    if (!(other instanceof Tensor)) throw invalidParameter("other", "a Tensor", other);
+    return new Tensor(wrapNative(() => this.handle.matmul(other.handle), "ERR_TORCHVID_SHAPE"));
+  }
+
   // ---- structure ----------------------------------------------------------------------
 
   chunk(chunks: number, dim = 0): Tensor[] {
