@@ -4,10 +4,29 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, statSync } from "node:fs";
+import { closeSync, openSync, rmSync, statSync } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { AbortError, TorchvidError } from "../errors.ts";
+
+/** Temp files / folders being written; removed if the process exits before they are renamed. */
+const inFlight = new Set<string>();
+let exitHookInstalled = false;
+
+/** Tracks `tmp` until `untrack(tmp)`; a process that exits meanwhile (second Ctrl-C) removes it. */
+export function track(tmp: string): void {
+  inFlight.add(tmp);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", () => {
+      for (const path of inFlight) rmSync(path, { recursive: true, force: true });
+    });
+  }
+}
+
+export function untrack(tmp: string): void {
+  inFlight.delete(tmp);
+}
 
 function reason(err: unknown): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -47,7 +66,7 @@ export function assertWritable(path: string, kind: "file" | "folder" = "file"): 
   } catch (err) {
     throw new TorchvidError("ERR_TORCHVID_VIDEO", `Cannot write ${path}: ${reason(err)}`, { cause: err });
   }
-  void rm(probe, { force: true });
+  rmSync(probe, { force: true });
 }
 
 /** A temp path next to `path`, reserved (created empty) so nothing else takes it. */
@@ -60,6 +79,7 @@ export function reserveTemp(path: string): string {
   } catch (err) {
     throw new TorchvidError("ERR_TORCHVID_VIDEO", `Cannot write ${path}: ${reason(err)}`, { cause: err });
   }
+  track(tmp);
   return tmp;
 }
 
@@ -79,8 +99,10 @@ export async function writeAtomically(path: string, signal: AbortSignal | undefi
     await write(tmp);
     throwIfAborted(signal, path);
     await rename(tmp, resolve(path));
+    untrack(tmp);
   } catch (err) {
     await rm(tmp, { force: true, recursive: true });
+    untrack(tmp);
     if (err instanceof TorchvidError || err instanceof TypeError || err instanceof RangeError) throw err;
     throw new TorchvidError("ERR_TORCHVID_VIDEO", `Cannot write ${path}: ${reason(err)}`, { cause: err });
   }

@@ -9,7 +9,7 @@ import { basename, dirname, extname, join, resolve, sep } from "node:path";
 import sharp, { type Sharp, type SharpOptions } from "sharp";
 import { TorchvidError } from "../errors.ts";
 import { expectBoolean, expectInt, expectNumber, expectOneOf, expectString, invalidParameter } from "../validate.ts";
-import { assertWritable, tempSibling, throwIfAborted, writeAtomically } from "./atomic.ts";
+import { assertWritable, tempSibling, throwIfAborted, track, untrack, writeAtomically } from "./atomic.ts";
 import { frameAsUint8, videoToUint8 } from "./convert.ts";
 import { runFfmpeg, writeChunk } from "./ffmpeg.ts";
 import { assertVideo, type Video, type VideoProgress } from "./types.ts";
@@ -224,6 +224,7 @@ export async function exportFrames(video: Video, dir: string, options: ExportFra
   const target = resolve(dir);
   const stage = tempSibling(target);
   const names: string[] = [];
+  track(stage);
   try {
     await mkdir(stage);
     for (let f = 0; f < video.numFrames; f++) {
@@ -241,8 +242,10 @@ export async function exportFrames(video: Video, dir: string, options: ExportFra
       for (const name of names) await rename(join(stage, name), join(target, name));
       await rmdir(stage);
     }
+    untrack(stage);
   } catch (err) {
     await rm(stage, { recursive: true, force: true });
+    untrack(stage);
     if (err instanceof TorchvidError || err instanceof TypeError || err instanceof RangeError) throw err;
     throw new TorchvidError("ERR_TORCHVID_VIDEO", `Cannot write frames to ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

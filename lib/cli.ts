@@ -1,0 +1,68 @@
+/**
+ * The torchvid command line: generate | upscale | convert | info | bench.
+ * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted (Ctrl-C).
+ */
+
+import yargs, { type Argv, type CommandModule } from "yargs";
+import { benchCommand, bench } from "./cli/bench.ts";
+import { EXIT_OK, packageVersion, reportError, UsageError, type GlobalArgs } from "./cli/common.ts";
+import { convert, convertCommand } from "./cli/convert.ts";
+import { generate, generateCommand } from "./cli/generate.ts";
+import { info, infoCommand } from "./cli/info.ts";
+import { upscale, upscaleCommand } from "./cli/upscale.ts";
+
+type Run<A> = (argv: A) => Promise<number | void>;
+
+const COMMANDS = ["generate", "upscale", "convert", "info", "bench"];
+
+/** Runs the CLI with `args` (without node and the script) and resolves with the exit code. */
+export async function main(args: string[] = process.argv.slice(2)): Promise<number> {
+  let exitCode = EXIT_OK;
+  const command = COMMANDS.find((c) => args.includes(c));
+
+  function register<A extends GlobalArgs>(y: Argv<GlobalArgs>, module: CommandModule<GlobalArgs, A>, run: Run<A>): Argv<GlobalArgs> {
+    return y.command({
+      ...module,
+      handler: async (argv) => {
+        try {
+          const code = await run(argv as unknown as A);
+          exitCode = typeof code === "number" ? code : EXIT_OK;
+        } catch (err) {
+          exitCode = reportError(err, argv as GlobalArgs, command);
+        }
+      },
+    });
+  }
+
+  let cli: Argv<GlobalArgs> = yargs(args)
+    .scriptName("torchvid")
+    .usage("$0 <command> [options]\n\nText-to-video diffusion on libtorch.")
+    .option("verbose", { type: "boolean", default: false, describe: "Show stack traces on errors" })
+    .strict()
+    .demandCommand(1, "Pass a command: generate, upscale, convert, info or bench")
+    .recommendCommands()
+    .version(packageVersion())
+    .help()
+    .alias("help", "h")
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      // Validation failures (unknown flag, missing argument...) are usage errors, exit 2.
+      throw err ?? new UsageError(msg);
+    })
+    .epilogue("Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted. Docs: docs/cli-and-video.md");
+  cli = register(cli, generateCommand, generate);
+  cli = register(cli, upscaleCommand, upscale);
+  cli = register(cli, convertCommand, convert);
+  cli = register(cli, infoCommand, info);
+  cli = register(cli, benchCommand, bench);
+
+  try {
+    await cli.parseAsync();
+  } catch (err) {
+    const verbose = args.includes("--verbose");
+    const json = args.includes("--json");
+    exitCode = reportError(err, { verbose, json }, command);
+  }
+  return exitCode;
+}

@@ -1,0 +1,114 @@
+/**
+ * `torchvid upscale IN -o OUT --prompt "..."`: video-to-video (the zeroscope XL recipe: resize
+ * the input to the new size, re-noise it to `strength`, denoise with the prompt).
+ */
+
+import { resolve } from "node:path";
+import type { Argv, CommandModule } from "yargs";
+import { RESIZE_MODES, type ResizeMode } from "../video/convert.ts";
+import { exportVideo } from "../video/export.ts";
+import { readVideo } from "../video/read.ts";
+import { checkInt, checkNumber, UsageError, type GlobalArgs } from "./common.ts";
+import { checkModel, checkOutput, interruptible, parsePipelineArgs, seedForJson, throwIfInterrupted, withPipelineOptions, type PipelineArgs } from "./options.ts";
+import { createReporter } from "./progress.ts";
+import { runVideoToVideo } from "./run-pipeline.ts";
+
+interface UpscaleArgs extends PipelineArgs, GlobalArgs {
+  input: string;
+  prompt: string;
+  strength: number;
+  frames?: number;
+  resize: ResizeMode;
+}
+
+export async function upscale(argv: UpscaleArgs): Promise<void> {
+  const strength = checkNumber(argv.strength, "strength", 0, 1);
+  if (strength === 0) throw new UsageError("--strength must be above 0 (0 would return the input unchanged)");
+  const maxFrames = argv.frames === undefined ? undefined : checkInt(argv.frames, "frames", 1, 1024);
+  if (!argv.prompt || !argv.prompt.trim()) throw new UsageError('--prompt is empty: pass the text that describes the video, e.g. --prompt "a red panda eating bamboo"');
+  const { setup, steps, guidance, width, height, seed } = parsePipelineArgs(argv, { guidance: 15 });
+  if (!argv.output) throw new UsageError("Pass the output file with -o, e.g. -o upscaled.mp4");
+  const output = argv.output;
+  checkOutput(output);
+  checkModel(setup.model);
+
+  const reporter = createReporter(argv.json);
+  const run = interruptible(reporter);
+  const started = Date.now();
+  try {
+    reporter.phase("read", { message: `Reading ${argv.input}` });
+    const video = await readVideo(argv.input, {
+      ...(maxFrames !== undefined ? { maxFrames } : {}),
+      ...(width !== undefined ? { width } : {}),
+      ...(height !== undefined ? { height } : {}),
+      resize: argv.resize,
+      signal: run.signal,
+    });
+    if (video.width % 8 !== 0 || video.height % 8 !== 0) {
+      throw new UsageError(`${argv.input} is ${video.width}x${video.height}; pass --width and --height (multiples of 8) to resize it`);
+    }
+    const fps = argv.fps ?? video.fps;
+    reporter.phase("load", { message: `Loading ${setup.model}` });
+    const out = await runVideoToVideo(
+      setup,
+      {
+        prompt: argv.prompt,
+        ...(argv.negative !== undefined ? { negativePrompt: argv.negative } : {}),
+        video,
+        strength,
+        numInferenceSteps: steps,
+        guidanceScale: guidance,
+        seed,
+        signal: run.signal,
+        onStep: (e) => reporter.step(e),
+        onDecode: () => reporter.phase("decode"),
+      },
+      () => reporter.phase("steps", { total: Math.max(1, Math.floor(steps * strength)) }),
+    );
+    throwIfInterrupted(run.signal);
+    reporter.phase("encode", { total: out.numFrames, message: `Writing ${output}` });
+    const written = await exportVideo(out, output, { fps, signal: run.signal, onProgress: (p) => reporter.encode(p.frame, p.numFrames) });
+    const elapsedMs = Date.now() - started;
+    reporter.result(
+      {
+        input: resolve(argv.input),
+        output: resolve(output),
+        format: written.format,
+        numFrames: written.numFrames,
+        width: written.width,
+        height: written.height,
+        fps: written.fps,
+        seed: seedForJson(seed),
+        prompt: argv.prompt,
+        strength,
+        model: resolve(setup.model),
+        steps,
+        guidance,
+        scheduler: setup.scheduler ?? null,
+        elapsedMs,
+      },
+      `Wrote ${output} (${written.numFrames} frames, ${written.width}x${written.height}, ${written.fps} fps, seed ${seed}) in ${(elapsedMs / 1000).toFixed(1)} s`,
+    );
+  } finally {
+    run.dispose();
+    reporter.close();
+  }
+}
+
+export const upscaleCommand: CommandModule<GlobalArgs, UpscaleArgs> = {
+  command: "upscale <input>",
+  describe: "Re-render a video at a new size with a prompt (video-to-video)",
+  builder: (y: Argv<GlobalArgs>) =>
+    withPipelineOptions(
+      y
+        .positional("input", { type: "string", describe: "Video file (mp4, webm, gif, webp), image folder or glob like 'frames/*.png'", demandOption: true })
+        .option("prompt", { alias: "p", type: "string", demandOption: true, describe: "What the video shows", group: "Sampling:" })
+        .option("strength", { type: "number", default: 0.6, describe: "How much to change the input: 0 keeps it, 1 ignores it", group: "Sampling:" })
+        .option("frames", { type: "number", describe: "Read at most this many frames of the input", group: "Size:" })
+        .option("resize", { type: "string", choices: RESIZE_MODES, default: "fill", describe: "How the input fits --width x --height", group: "Size:" }),
+    )
+      .example('$0 upscale out.mp4 -o out-xl.mp4 --model models/zeroscope-xl --width 1024 --height 576 --prompt "a red panda"', "The zeroscope XL recipe (strength 0.6)")
+      .example('$0 upscale clip.gif -o clip.webm --prompt "oil painting" --strength 0.8 --steps 30', "Restyle a GIF with the default model at its own size")
+      .example('$0 upscale "frames/*.png" -o redo.mp4 --prompt "a cat" --width 256 --height 256 --resize cover', "From numbered images, cropped to a square") as unknown as Argv<UpscaleArgs>,
+  handler: () => {},
+};
