@@ -1,0 +1,4 @@
+/** LoRA files: parsing and key mapping (parse.ts), merging into loaded weights (merge.ts). */
+export { analyzeLora, parseLora } from "./parse.ts";
+export { fuseLora, FusedLora, type FuseLoraOptions, type ParameterLookup } from "./merge.ts";
+export type { LoraAnalysis, LoraComponent, LoraFormat, LoraParameterNames, LoraPatch, ParseLoraOptions, SkippedLoraEntry } from "./types.ts";
