@@ -13,11 +13,9 @@ export class BytePairEncoder {
   /** @param merges merge rules in priority order, each a pair of symbols. */
   constructor(merges: readonly (readonly [string, string])[]) {
     this.#ranks = new Map();
-    merges.forEach(([a, b], rank) => {
-      // A space cannot occur inside a symbol (merges.txt is space-separated), so it is a safe joiner.
-      const key = `${a} ${b}`;
-      if (!this.#ranks.has(key)) this.#ranks.set(key, rank);
-    });
+    // A space cannot occur inside a symbol (merges.txt is space-separated), so it is a safe
+    // joiner. A repeated merge keeps its last rank, as Python's dict(zip(merges, range(n))) does.
+    merges.forEach(([a, b], rank) => this.#ranks.set(`${a} ${b}`, rank));
   }
 
   get size(): number {

@@ -58,7 +58,7 @@ export class CLIPTokenizer {
     this.eosTokenId = idOf(files.eosToken);
     this.padTokenId = idOf(files.padToken);
     this.modelMaxLength = files.modelMaxLength;
-    this.#specialIds = new Set(files.specialTokens.values());
+    this.#specialIds = new Set(files.namedSpecialTokens.map(idOf));
     this.#idToToken = new Map([...files.vocab].map(([token, id]) => [id, token]));
     for (const [token, id] of files.specialTokens) this.#idToToken.set(id, token);
     // Longest first, so a special token that contains another one wins at the same position.

@@ -19,6 +19,8 @@ export interface TokenizerFiles {
   padToken: string;
   /** Every token matched verbatim in a prompt before normalisation, with its id. */
   specialTokens: Map<string, number>;
+  /** bos, eos, unk, pad and additional_special_tokens: what `skip_special_tokens` drops. */
+  namedSpecialTokens: string[];
   paddingSide: "left" | "right";
   truncationSide: "left" | "right";
 }
@@ -58,10 +60,11 @@ export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
     }
   }
   const extra = Array.isArray(settings.additional_special_tokens) ? settings.additional_special_tokens : [];
-  const named = [bosToken, eosToken, unkToken, padToken, ...extra.map((t, i) => tokenContent(t, `additional_special_tokens[${i}]`))];
+  const extraTokens = extra.map((t, i) => tokenContent(t, `additional_special_tokens[${i}]`)).filter((t): t is string => t !== undefined);
+  const named = [bosToken, eosToken, unkToken, padToken, ...extraTokens];
   let nextId = vocab.size + specialTokens.size;
   for (const token of named) {
-    if (token === undefined || specialTokens.has(token)) continue;
+    if (specialTokens.has(token)) continue;
     // A special token missing from the vocab is appended after it, as transformers' add_tokens does.
     specialTokens.set(token, vocab.get(token) ?? nextId++);
   }
@@ -75,6 +78,7 @@ export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
     unkToken,
     padToken,
     specialTokens,
+    namedSpecialTokens: [...new Set(named)],
     paddingSide: config.padding_side === "left" ? "left" : "right",
     truncationSide: config.truncation_side === "left" ? "left" : "right",
   };
