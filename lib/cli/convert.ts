@@ -18,6 +18,10 @@ interface ConvertArgs extends GlobalArgs {
   variant?: string;
   random?: string;
   python?: string;
+  seed?: number;
+  attention?: string;
+  overwrite?: boolean;
+  quiet?: boolean;
 }
 
 export interface PythonWithTorch {
@@ -72,6 +76,15 @@ export async function convert(argv: ConvertArgs): Promise<number> {
   }
   if (argv.dtype !== undefined) args.push("--dtype", argv.dtype);
   if (argv.variant !== undefined) args.push("--variant", argv.variant);
+  if (argv.seed !== undefined) {
+    if (argv.random === undefined) throw new UsageError("--seed only applies with --random");
+    if (!Number.isInteger(argv.seed) || argv.seed < 0) throw new UsageError(`--seed must be a non-negative integer, got ${argv.seed}`);
+    args.push("--seed", String(argv.seed));
+  }
+  if (argv.attention !== undefined) args.push("--attention", argv.attention);
+  if (argv.overwrite) args.push("--overwrite");
+  if (argv.quiet) args.push("--quiet");
+  if (argv.verbose) args.push("--verbose");
 
   const tools = join(packageRoot(), "tools");
   if (!existsSync(join(tools, "convert"))) throw new TorchvidError("ERR_TORCHVID_CONVERT", `The converter is not in this install (${join(tools, "convert")} not found)`);
@@ -80,7 +93,11 @@ export async function convert(argv: ConvertArgs): Promise<number> {
 
   const child = spawn(python, ["-m", "convert", ...args], { cwd: tools, stdio: "inherit" });
   // Ctrl-C reaches the converter through the terminal; a signal sent to us alone is passed on.
-  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  let interrupted = false;
+  const forward = (sig: NodeJS.Signals) => {
+    interrupted = true;
+    child.kill(sig);
+  };
   process.on("SIGINT", forward);
   process.on("SIGTERM", forward);
   try {
@@ -88,7 +105,11 @@ export async function convert(argv: ConvertArgs): Promise<number> {
       child.on("error", rej);
       child.on("close", (code, signal) => res({ code, signal }));
     });
-    if (signal === "SIGINT" || code === 130) return 130;
+    // The converter reports Ctrl-C as a failure (exit 1); to us it is an interruption.
+    if (interrupted || signal === "SIGINT" || code === 130) {
+      process.stderr.write("torchvid: interrupted\n");
+      return 130;
+    }
     if (code !== 0) throw new TorchvidError("ERR_TORCHVID_CONVERT", `The converter failed (${signal ? `signal ${signal}` : `exit code ${code}`}); its output is above`);
     return 0;
   } finally {
@@ -106,10 +127,14 @@ export const convertCommand: CommandModule<GlobalArgs, ConvertArgs> = {
       .positional("dst", { type: "string", describe: "Output model folder" })
       .option("dtype", { type: "string", choices: ["float32", "float16", "bfloat16"], describe: "Store weights in this type" })
       .option("variant", { type: "string", describe: 'Read the checkpoint\'s weight variant, e.g. "fp16"' })
-      .option("random", { type: "string", describe: `Write a randomly initialised model instead: ${RANDOM_MODELS.join(", ")}` })
+      .option("random", { type: "string", describe: `Write a random-weight diffusers checkpoint (convert it next): ${RANDOM_MODELS.join(", ")}` })
+      .option("seed", { type: "number", describe: "Seed of the --random weights (default 0)" })
+      .option("attention", { type: "string", choices: ["auto", "sdpa", "plain"], describe: "Attention baked into the export (auto: sdpa when the torch has it)" })
+      .option("overwrite", { type: "boolean", describe: "Replace an existing non-empty destination" })
+      .option("quiet", { type: "boolean", describe: "Print nothing but errors" })
       .option("python", { type: "string", describe: "python3 to run (default: TORCHVID_PYTHON, python3, /usr/bin/python3 - the first with torch)" })
       .example("$0 convert ~/hf/text-to-video-ms-1.7b models/ms-1.7b --variant fp16 --dtype float16", "ModelScope 1.7B, fp16 weights")
       .example("$0 convert ~/hf/zeroscope_v2_576w models/zeroscope-576w", "zeroscope v2 576w")
-      .example("$0 convert --random tiny models/tiny", "A tiny random model for tests") as unknown as Argv<ConvertArgs>,
+      .example("$0 convert --random tiny ckpt/tiny && $0 convert ckpt/tiny models/tiny", "A tiny random checkpoint, then its model folder (for tests)") as unknown as Argv<ConvertArgs>,
   handler: () => {},
 };

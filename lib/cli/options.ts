@@ -116,7 +116,7 @@ export function checkModel(dir: string): void {
   if (!ok) {
     throw new TorchvidError(
       "ERR_TORCHVID_MODEL_LOAD",
-      `Model folder ${dir} not found: run \`torchvid convert SRC DST\` first (SRC a diffusers checkpoint folder, e.g. damo-vilab/text-to-video-ms-1.7b), or \`torchvid convert --random tiny ${dir}\` for a small random test model, then pass --model DST`,
+      `Model folder ${dir} not found: run \`torchvid convert SRC DST\` first (SRC a diffusers checkpoint folder, e.g. damo-vilab/text-to-video-ms-1.7b), or for a small random test model \`torchvid convert --random tiny CKPT && torchvid convert CKPT ${dir}\``,
     );
   }
 }
