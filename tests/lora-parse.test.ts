@@ -373,3 +373,90 @@ test("fuseLora refuses a LoRA for another model size before touching any weight"
   await assert.rejects(fuseLora(patches, () => fake([16, 16]), { scale: "x" as unknown as number }), /options\.scale/);
   await assert.rejects(fuseLora("x" as unknown as LoraPatch[], () => fake([16, 16])), TypeError);
 });
+
+// ---- merging (needs the native addon; skipped where it is not built) -----------------------
+
+const { Tensor: TensorClass } = await import("../lib/tensor.ts");
+const nativeReason = await (async () => {
+  try {
+    TensorClass.zeros([1]).dispose();
+    return undefined;
+  } catch (err) {
+    return `native addon not available: ${(err as Error).message.split("\n")[0]}`;
+  }
+})();
+
+/** W + factor * reshape(up @ down), computed in float64 on the host. */
+function expectedMerge(weight: Float32Array, up: LoraPatch["up"], down: LoraPatch["down"], factor: number, upValues: number[], downValues: number[]): Float64Array {
+  const [out, rank] = up.shape;
+  const inner = down.shape.slice(1).reduce((a, b) => a * b, 1);
+  const result = Float64Array.from(weight);
+  for (let o = 0; o < out; o++) {
+    for (let i = 0; i < inner; i++) {
+      let sum = 0;
+      for (let r = 0; r < rank; r++) sum += upValues[o * rank + r] * downValues[r * inner + i];
+      result[o * inner + i] += factor * sum;
+    }
+  }
+  return result;
+}
+
+const seq = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
+
+test("fuseLora merges W += userScale * alpha/rank * up @ down and unfuse restores W exactly", { skip: nativeReason }, async () => {
+  const upValues = seq(16 * 4, (i) => Math.sin(i) / 4);
+  const downValues = seq(4 * 16, (i) => Math.cos(i * 0.7) / 4);
+  const convUp = seq(16 * 2, (i) => ((i % 5) - 2) / 8);
+  const convDown = seq(2 * 16 * 9, (i) => ((i % 7) - 3) / 16);
+  const file = makeFile({
+    "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight": { shape: [4, 16], values: downValues },
+    "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_up.weight": { shape: [16, 4], values: upValues },
+    "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.alpha": { shape: [], values: [2] },
+    "lora_unet_down_blocks_0_resnets_0_conv1.lora_down.weight": { shape: [2, 16, 3, 3], values: convDown },
+    "lora_unet_down_blocks_0_resnets_0_conv1.lora_up.weight": { shape: [16, 2, 1, 1], values: convUp },
+  });
+  const patches = parseLora(file, NAMES);
+  const [linear, conv] = [`${ATTN}.to_q.weight`, "down_blocks.0.resnets.0.conv1.weight"].map((name) => patches.find((p) => p.parameter === name)!);
+  const originals = {
+    [linear.parameter]: Float32Array.from(seq(256, (i) => (i % 13) / 13 - 0.5)),
+    [conv.parameter]: Float32Array.from(seq(16 * 16 * 9, (i) => (i % 11) / 11 - 0.5)),
+  };
+  const shapes = { [linear.parameter]: [16, 16], [conv.parameter]: [16, 16, 3, 3] };
+
+  for (const dtype of ["float32", "bfloat16", "float16"] as const) {
+    const weights = new Map(Object.entries(originals).map(([name, data]) => [name, TensorClass.from(data, shapes[name], { dtype })]));
+    const before = new Map([...weights].map(([name, w]) => [name, w.dataSync() as Float32Array]));
+    const fused = await fuseLora(patches, (component, name) => {
+      assert.equal(component, "unet");
+      return weights.get(name)!;
+    }, { scale: 0.5 });
+    assert.deepEqual(fused.parameters.sort(), [`unet:${linear.parameter}`, `unet:${conv.parameter}`]);
+    const tolerance = dtype === "float32" ? 1e-5 : dtype === "float16" ? 4e-3 : 2e-2;
+    for (const [patch, up, down] of [[linear, upValues, downValues], [conv, convUp, convDown]] as const) {
+      const want = expectedMerge(before.get(patch.parameter)!, patch.up, patch.down, 0.5 * patch.scale, up, down);
+      const got = weights.get(patch.parameter)!.dataSync() as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+      assert.ok(worst < tolerance, `${dtype} ${patch.parameter}: max abs error ${worst}`);
+      assert.ok(worst > 0 || patch.scale === 0, "the weight changed");
+    }
+    fused.unfuse();
+    for (const [name, w] of weights) assert.deepEqual(w.dataSync(), before.get(name), `${dtype} ${name} restored bit for bit`);
+    assert.equal(fused.fused, false);
+    fused.unfuse(); // a second unfuse is a no-op
+  }
+});
+
+test("fuseLora restores already merged weights when a later patch fails", { skip: nativeReason }, async () => {
+  const file = makeFile({
+    [`unet.${ATTN}.to_q.lora_A.weight`]: { shape: [4, 16] },
+    [`unet.${ATTN}.to_q.lora_B.weight`]: { shape: [16, 4] },
+    [`unet.${ATTN}.to_k.lora_A.weight`]: { shape: [4, 16] },
+    [`unet.${ATTN}.to_k.lora_B.weight`]: { shape: [16, 4] },
+  });
+  const good = TensorClass.from(seq(256, (i) => i / 256), [16, 16]);
+  const wrong = TensorClass.from(seq(32 * 32, () => 1), [32, 32]);
+  const before = good.dataSync();
+  await assert.rejects(fuseLora(parseLora(file, NAMES), (_c, name) => (name.includes("to_q") ? good : wrong)), { code: "ERR_TORCHVID_SHAPE" });
+  assert.deepEqual(good.dataSync(), before);
+});
