@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cp, mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -170,4 +170,19 @@ test("a missing folder or file is a ModelFormatError naming it and `torchvid con
     assert.match(err.message, /torchvid convert writes/);
     return true;
   });
+  await cp(join(TOKENIZER_DIR, "merges.txt"), join(dir, "merges.txt"));
+  await rm(join(dir, "vocab.json"));
+  await assert.rejects(CLIPTokenizer.fromPretrained(dir), { name: "ModelFormatError", message: /vocab\.json.*torchvid convert writes/ });
+  await writeFile(join(dir, "vocab.json"), "{ not json");
+  await assert.rejects(CLIPTokenizer.fromPretrained(dir), { name: "ModelFormatError", message: /vocab\.json is not valid JSON/ });
+});
+
+test("without special_tokens_map.json the tokenizer_config.json tokens apply, as in transformers", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "torchvid-tokenizer-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  for (const name of ["vocab.json", "merges.txt", "tokenizer_config.json"]) await cp(join(TOKENIZER_DIR, name), join(dir, name));
+  const plain = await CLIPTokenizer.fromPretrained(dir);
+  // tokenizer_config.json pads with <|endoftext|>, and "!" is ordinary text again.
+  assert.equal(plain.padTokenId, 49407);
+  assert.deepEqual(plain.encode("wow!", { padding: "max_length", maxLength: 6 }).inputIds, [49406, 2781, 256, 49407, 49407, 49407]);
 });

@@ -1,8 +1,8 @@
 /**
  * Reads a Hugging Face CLIP tokenizer folder (what `torchvid convert` writes to
  * `<model>/tokenizer/`) and resolves its settings the way transformers' `from_pretrained` does:
- * `special_tokens_map.json` overrides the special tokens of `tokenizer_config.json`. That
- * override matters: ms-1.7b pads with "!" (id 0) only because of it.
+ * `special_tokens_map.json` (when present) overrides the special tokens of
+ * `tokenizer_config.json`. That override matters: ms-1.7b pads with "!" (id 0) only because of it.
  */
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -25,8 +25,13 @@ export interface TokenizerFiles {
   truncationSide: "left" | "right";
 }
 
-const FILES = ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"] as const;
-const CONVERT_HINT = `torchvid convert writes ${FILES.join(", ")} into <model folder>/tokenizer/`;
+const FILES = ["vocab.json", "merges.txt", "tokenizer_config.json"] as const;
+// Optional as in transformers (newer folders keep everything in tokenizer_config.json), but when
+// present it wins: that is where ms-1.7b's pad "!" comes from.
+const SPECIAL_TOKENS_MAP = "special_tokens_map.json";
+// Legacy {token: id} list of tokens added after training; they are split out like special tokens.
+const ADDED_TOKENS = "added_tokens.json";
+const CONVERT_HINT = `torchvid convert writes ${[...FILES, SPECIAL_TOKENS_MAP].join(", ")} into <model folder>/tokenizer/`;
 // transformers keeps at most this many merges (CLIP's 49152-token vocab minus 256 bytes and 2 specials).
 const MAX_MERGES = 49152 - 256 - 2;
 // Used when tokenizer_config.json has no model_max_length: CLIP's position-embedding count.
@@ -37,11 +42,13 @@ export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
   if (!info?.isDirectory()) {
     throw new ModelFormatError(`Tokenizer folder ${dir} does not exist or is not a folder (${CONVERT_HINT})`);
   }
-  const [vocabText, mergesText, configText, mapText] = await Promise.all(FILES.map((name) => readText(join(dir, name))));
+  const [vocabText, mergesText, configText] = await Promise.all(FILES.map((name) => readText(join(dir, name))));
+  const [mapText, addedText] = await Promise.all([SPECIAL_TOKENS_MAP, ADDED_TOKENS].map((name) => readOptionalText(join(dir, name))));
   const vocab = parseVocab(vocabText, join(dir, "vocab.json"));
   const merges = parseMerges(mergesText, join(dir, "merges.txt"));
   const config = parseJsonObject(configText, join(dir, "tokenizer_config.json"));
-  const map = parseJsonObject(mapText, join(dir, "special_tokens_map.json"));
+  const map = mapText === undefined ? {} : parseJsonObject(mapText, join(dir, SPECIAL_TOKENS_MAP));
+  const added = addedText === undefined ? new Map<string, number>() : parseVocab(addedText, join(dir, ADDED_TOKENS));
   const settings = { ...config, ...definedEntries(map) };
 
   const tokenOf = (key: string, fallback: string): string => tokenContent(settings[key], key) ?? fallback;
@@ -59,10 +66,11 @@ export async function readTokenizerFiles(dir: string): Promise<TokenizerFiles> {
       if (content !== undefined) specialTokens.set(content, Number(id));
     }
   }
+  for (const [token, id] of added) if (!specialTokens.has(token)) specialTokens.set(token, id);
   const extra = Array.isArray(settings.additional_special_tokens) ? settings.additional_special_tokens : [];
   const extraTokens = extra.map((t, i) => tokenContent(t, `additional_special_tokens[${i}]`)).filter((t): t is string => t !== undefined);
   const named = [bosToken, eosToken, unkToken, padToken, ...extraTokens];
-  let nextId = vocab.size + specialTokens.size;
+  let nextId = Math.max(-1, ...vocab.values(), ...specialTokens.values()) + 1;
   for (const token of named) {
     if (specialTokens.has(token)) continue;
     // A special token missing from the vocab is appended after it, as transformers' add_tokens does.
@@ -89,6 +97,15 @@ async function readText(path: string): Promise<string> {
     return await readFile(path, "utf8");
   } catch (err) {
     throw new ModelFormatError(`Tokenizer file ${path} cannot be read (${(err as Error).message}); ${CONVERT_HINT}`, { cause: err });
+  }
+}
+
+async function readOptionalText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new ModelFormatError(`Tokenizer file ${path} cannot be read (${(err as Error).message})`, { cause: err });
   }
 }
 
