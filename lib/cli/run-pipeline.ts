@@ -5,6 +5,7 @@
  * native addon, and a build without the pipelines says so in one line.
  */
 
+import { pathToFileURL } from "node:url";
 import { TorchvidError } from "../errors.ts";
 import { assertVideo, type Video } from "../video/types.ts";
 import type { StepEvent } from "./progress.ts";
@@ -42,11 +43,17 @@ function isMissing(err: unknown, spec: string): boolean {
   return e?.code === "ERR_MODULE_NOT_FOUND" && typeof e.message === "string" && e.message.includes(spec.replace(/^\.\.\//, "").replace(/\.(ts|js)$/, ""));
 }
 
-/** Merges the exports of lib/index, lib/pipelines/index and lib/schedulers/index (whichever exist). */
+/**
+ * Merges the exports of lib/index, lib/pipelines/index and lib/schedulers/index (whichever exist).
+ * `TORCHVID_PIPELINE_MODULE` (a file path) puts a stand-in module first: the CLI tests use it to
+ * drive every command without a model; nothing else should.
+ */
 async function loadApi(): Promise<{ api: Api; missing: string[] }> {
   const api: Api = {};
   const missing: string[] = [];
-  for (const spec of [`../index${sourceExt}`, `../pipelines/index${sourceExt}`, `../schedulers/index${sourceExt}`]) {
+  const override = process.env.TORCHVID_PIPELINE_MODULE;
+  const specs = [`../index${sourceExt}`, `../pipelines/index${sourceExt}`, `../schedulers/index${sourceExt}`];
+  for (const spec of override ? [pathToFileURL(override).href, ...specs] : specs) {
     try {
       const mod = (await import(new URL(spec, import.meta.url).href)) as Api;
       for (const key of ["TextToVideoSDPipeline", "VideoToVideoSDPipeline", "schedulerFromName", "info"] as const) {
