@@ -265,3 +265,50 @@ describe("generate / upscale on the default model (models/tiny)", { skip: realSk
     assert.deepEqual(leftovers(root), []);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Part 3: the quick-start commands of the docs, run as written.
+// ---------------------------------------------------------------------------------------------
+
+/** The shell lines of the first ```sh block after the quick-start marker (README.md once merged, else the docs page). */
+function quickStartLines(): string[] {
+  for (const file of [join(repo, "README.md"), join(repo, "docs", "cli-and-video.md")]) {
+    if (!existsSync(file)) continue;
+    const text = readFileSync(file, "utf8");
+    const at = text.indexOf("<!-- quick-start");
+    if (at < 0) continue;
+    const block = /```sh\n([\s\S]*?)```/.exec(text.slice(at));
+    if (block) return block[1]!.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  }
+  return [];
+}
+
+/** Splits a shell line into words (double quotes only, as the docs use). */
+function shellWords(line: string): string[] {
+  return [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+describe("quick start runs as written", { skip: realSkip }, () => {
+  it("every quick-start line exits 0", { timeout: 900_000 }, async () => {
+    const lines = quickStartLines();
+    assert.ok(lines.length > 0, "quick-start block found");
+    const dir = mkdtempSync(join(root, "quick-"));
+    for (const line of lines) {
+      const words = shellWords(line);
+      assert.deepEqual(words.slice(0, 2), ["npx", "torchvid"], line);
+      const child = spawn(process.execPath, [bin, ...words.slice(2)], { cwd: dir });
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      assert.equal(code, 0, `${line}\n${stderr}`);
+    }
+  });
+});
+
+describe("quick-start parsing", () => {
+  it("finds the block and splits quoted words", () => {
+    const lines = quickStartLines();
+    assert.ok(lines.some((l) => l.startsWith("npx torchvid generate ")), lines.join("\n"));
+    assert.deepEqual(shellWords('npx torchvid generate "a b" -o x.mp4'), ["npx", "torchvid", "generate", "a b", "-o", "x.mp4"]);
+  });
+});

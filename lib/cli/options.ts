@@ -17,7 +17,7 @@ export const DTYPES = ["float32", "float16", "bfloat16"] as const;
 export function withPipelineOptions<T>(y: Argv<T>) {
   return y
     .option("model", { type: "string", describe: "Model folder written by `torchvid convert` (default: the package's models/tiny)", group: "Model:" })
-    .option("device", { type: "string", describe: "cpu, cuda or cuda:N (default: cuda when available, else cpu)", group: "Model:" })
+    .option("device", { type: "string", describe: "cpu, cuda or cuda:N (default: the library's choice)", group: "Model:" })
     .option("dtype", { type: "string", choices: DTYPES, describe: "Weights and activations type (float16 needs CUDA)", group: "Model:" })
     .option("scheduler", { type: "string", describe: `Sampler: ${SCHEDULER_NAMES.join(", ")} (default: the model's)`, group: "Sampling:" })
     .option("steps", { type: "number", default: 50, describe: "Denoising steps", group: "Sampling:" })

@@ -62,7 +62,7 @@ async function loadApi(): Promise<{ api: Api; missing: string[] }> {
     } catch (err) {
       // A module that is not there yet is fine; one that fails to load (no addon...) is the answer.
       if (!isMissing(err, spec)) throw err;
-      missing.push(`lib/${spec.slice(3)}`);
+      missing.push(`${sourceExt === ".ts" ? "lib" : "dist"}/${spec.slice(3)}`);
     }
   }
   return { api, missing };
