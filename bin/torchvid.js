@@ -19,3 +19,5 @@ if (existsSync(dist)) {
   cli = await import(new URL("../lib/cli.ts", import.meta.url).href);
 }
 process.exitCode = await cli.main(process.argv.slice(2));
+// Let stdout drain and exit by itself; if a native thread pool keeps the process alive, go anyway.
+setTimeout(() => process.exit(), 2000).unref();

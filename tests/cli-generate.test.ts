@@ -312,3 +312,14 @@ describe("quick-start parsing", () => {
     assert.deepEqual(shellWords('npx torchvid generate "a b" -o x.mp4'), ["npx", "torchvid", "generate", "a b", "-o", "x.mp4"]);
   });
 });
+
+describe("repeatable flags", () => {
+  it("--lora twice loads both, and does not swallow the prompt", async () => {
+    calls();
+    const r = await torchvid(["generate", "--lora", "a.safetensors", "--lora", "b.safetensors:0.5", "a prompt after flags", "--model", fakeModel, "--steps", "1", "--frames", "1", "-o", "lora.webp"], fakeEnv);
+    assert.equal(r.code, 0, r.stderr);
+    const log = calls();
+    assert.deepEqual(log.filter((c) => c.call === "loadLoraWeights").map((c) => [c.path, c.scale]), [["a.safetensors", 1], ["b.safetensors", 0.5]]);
+    assert.equal(log.find((c) => c.call === "generate")!.prompt, "a prompt after flags");
+  });
+});

@@ -31,7 +31,7 @@ export function withPipelineOptions<T>(y: Argv<T>) {
     .option("cpu-offload", { type: "boolean", default: false, describe: "Keep models on the CPU, move each to the GPU only for its stage", group: "Memory:" })
     .option("vae-slicing", { type: "boolean", default: false, describe: "Decode a few frames at a time", group: "Memory:" })
     .option("chunk-size", { type: "number", describe: "Run UNet feed-forward layers in chunks of N (less memory, same result)", group: "Memory:" })
-    .option("lora", { type: "string", array: true, describe: "LoRA weights FILE[:scale] (repeatable)", group: "Model:" })
+    .option("lora", { type: "string", describe: "LoRA weights FILE[:scale] (repeat the flag for several)", group: "Model:" })
     .option("json", { type: "boolean", default: false, describe: "Print progress and the result as JSON lines on stdout" });
 }
 
@@ -51,7 +51,7 @@ export interface PipelineArgs {
   cpuOffload: boolean;
   vaeSlicing: boolean;
   chunkSize?: number;
-  lora?: string[];
+  lora?: string | string[];
   json?: boolean;
   verbose?: boolean;
 }
@@ -89,7 +89,7 @@ export function parsePipelineArgs(argv: PipelineArgs, defaults: { guidance: numb
     cpuOffload: argv.cpuOffload,
     vaeSlicing: argv.vaeSlicing,
     ...(chunkSize !== undefined ? { chunkSize } : {}),
-    loras: (argv.lora ?? []).map(parseLora),
+    loras: ([] as string[]).concat(argv.lora ?? []).map(parseLora),
   };
   return { setup, steps, guidance, width, height, seed };
 }

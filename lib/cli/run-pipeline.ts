@@ -6,7 +6,7 @@
  */
 
 import { pathToFileURL } from "node:url";
-import { TorchvidError } from "../errors.ts";
+import { AbortError, TorchvidError } from "../errors.ts";
 import { assertVideo, type Video } from "../video/types.ts";
 import type { StepEvent } from "./progress.ts";
 
@@ -124,6 +124,8 @@ async function run(pipe: PipelineLike, options: Record<string, unknown>, inputs:
   let calls = 0;
   const { onStep, onDecode, ...rest } = inputs;
   try {
+    // Ctrl-C while the model was loading: stop before the first step.
+    if (inputs.signal.aborted) throw inputs.signal.reason instanceof Error ? inputs.signal.reason : new AbortError("Interrupted");
     const args: Record<string, unknown> = {};
     for (const [k, v] of Object.entries({ ...rest, ...options })) if (v !== undefined) args[k] = v;
     const { frames } = await pipe.generate({
