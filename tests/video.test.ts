@@ -110,6 +110,14 @@ describe("export -> readVideo round trips", () => {
     assert.ok(psnr(odd.data, cropped) > 30);
   });
 
+  it("H.265 in MP4 when asked", async () => {
+    const file = tmp("hevc.mp4");
+    await exportToVideo(clip, file, { codec: "h265", crf: 20 });
+    const back = await readVideo(file);
+    assert.deepEqual([back.numFrames, back.width, back.height], [12, 64, 48]);
+    assert.ok(psnr(clip.data, back.data) > 30);
+  });
+
   it("float frames export like their uint8 version", async () => {
     const float = videoToFloat(clip);
     assert.ok(float.data instanceof Float32Array);
@@ -247,6 +255,10 @@ describe("errors a person can act on", () => {
       return true;
     });
     await assert.rejects(readVideo(tmp("missing.mp4")), /^TorchvidError: Input video .*missing\.mp4 not found$|Input video .* not found/);
+    const audio = tmp("audio.m4a");
+    const { spawnSync } = await import("node:child_process");
+    spawnSync(findFfmpeg().path, ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=f=440:d=0.2", "-y", audio]);
+    await assert.rejects(readVideo(audio), /Cannot decode video .*audio\.m4a: it has no video stream$/);
     const badPng = tmp("bad.png");
     writeFileSync(badPng, "nope");
     await assert.rejects(readVideo(badPng), /Cannot decode image/);
@@ -281,6 +293,19 @@ describe("errors a person can act on", () => {
     await assert.rejects(exportVideo(clip, out, { signal: pre.signal }), { code: "ERR_TORCHVID_ABORTED" });
     assert.equal(existsSync(out), false);
     assertNoTemp(root);
+  });
+
+  it("reading: an empty folder, an aborted decode", async () => {
+    const empty = tmp("empty");
+    mkdirSync(empty);
+    await assert.rejects(readVideo(empty), /Cannot read .*empty: no images \(\.png \.jpg/);
+    await assert.rejects(readVideo(join(empty, "*.png")), /no images/);
+    const src = tmp("to-abort.mp4");
+    await exportToVideo(clip, src);
+    const controller = new AbortController();
+    const pending = readVideo(src, { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(pending, { code: "ERR_TORCHVID_ABORTED" });
   });
 
   it("a malformed video object is a TypeError / RangeError naming the field", async () => {

@@ -212,6 +212,7 @@ async function readWithFfmpeg(file: string, options: ReadVideoOptions): Promise<
     if (err instanceof TorchvidError && err.code === "ERR_TORCHVID_VIDEO") {
       let detail = ffmpegErrorLine((err as TorchvidError & { stderr?: string }).stderr ?? err.message);
       if (detail.startsWith(`${file}: `)) detail = detail.slice(file.length + 2);
+      if (/does not contain any stream|matches no streams/.test(detail)) detail = "it has no video stream";
       throw videoError(`Cannot decode video ${file}: ${detail}`, err);
     }
     throw err;
