@@ -127,6 +127,19 @@ test("special-token strings typed in a prompt become their ids, '!' included", (
   assert.deepEqual(tok.encode("<|ENDOFTEXT|>", { padding: false }).inputIds, [49406, 49407, 49407]);
 });
 
+test("characters unassigned in the reference Python's Unicode 14.0 are dropped like controls", () => {
+  // U+1FA77 (pink heart) and U+1FAE8 (shaking face) arrived in Unicode 15.0; U+1F970 is older.
+  assert.deepEqual(tok.encode("a cat \u{1FA77}\u{1FAE8}", { padding: false }).inputIds, tok.encode("a cat", { padding: false }).inputIds);
+  assert.notDeepEqual(tok.encode("a cat \u{1F970}", { padding: false }).inputIds, tok.encode("a cat", { padding: false }).inputIds);
+});
+
+test("U+0345 separates words without a token of its own, as Python's regex leaves it unmatched", () => {
+  // Expected ids from Python 3.11's `regex` running CLIP's pattern (V8 alone would call it a letter).
+  assert.deepEqual(tok.encode("a\u0345b", { padding: false }).inputIds, [49406, 320, 321, 49407]);
+  assert.deepEqual(tok.encode("\u0345", { padding: false }).inputIds, [49406, 49407]);
+  assert.deepEqual(tok.encode("o\u0302\u0345", { padding: false }).inputIds, [49406, 127, 368, 49407]);
+});
+
 test("decode inverts encode the way transformers does", () => {
   const ids = tok.encode("An astronaut riding a horse.").inputIds;
   assert.equal(tok.decode(ids, { skipSpecialTokens: true }), "an astronaut riding a horse.");

@@ -18,6 +18,11 @@ import { resolveEncodeOptions, type EncodeOptions, type Encoding, type ResolvedE
 // CLIP's pre-tokenizer (case-insensitive like the Python one): the two special strings, English
 // contractions, runs of letters, single digits, runs of anything else that is not a space.
 const WORD_PATTERN = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/giu;
+// U+0345 (combining ypogegrammeni) is the one character, left after cleaning, that the two regex
+// engines treat differently: V8's case-insensitive \p{L} takes it as a letter (it case-folds to
+// iota), Python's `regex` matches it with no alternative, so findall steps over it. Turning it
+// into a space reproduces that: it ends the current word and yields no token.
+const YPOGEGRAMMENI = /\u0345/g;
 // Bounds the word cache in a long-running server fed with arbitrary prompts.
 const MAX_CACHED_WORDS = 100_000;
 
@@ -32,9 +37,13 @@ export interface DecodeOptions {
 export class CLIPTokenizer {
   /** Longest sequence the text encoder takes, bos and eos included (77 for CLIP). */
   readonly modelMaxLength: number;
+  /** Starts every sequence (`<|startoftext|>`, 49406 for CLIP). */
   readonly bosTokenId: number;
+  /** Ends every sequence, also a truncated one (`<|endoftext|>`, 49407). */
   readonly eosTokenId: number;
+  /** Fills padding. The folder decides: 0 ("!") for ms-1.7b / SD 2, 49407 for SD 1.x folders. */
   readonly padTokenId: number;
+  /** Stands for BPE symbols missing from the vocab (cannot happen with CLIP's full byte alphabet). */
   readonly unkTokenId: number;
   readonly #files: TokenizerFiles;
   readonly #bpe: BytePairEncoder;
@@ -43,7 +52,11 @@ export class CLIPTokenizer {
   readonly #idToToken: Map<number, string>;
   readonly #wordCache = new Map<string, number[]>();
 
-  /** Reads a tokenizer folder: vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json. */
+  /**
+   * Reads a tokenizer folder: vocab.json, merges.txt and tokenizer_config.json, plus
+   * special_tokens_map.json and added_tokens.json when present. A missing or broken file is a
+   * ModelFormatError naming it.
+   */
   static async fromPretrained(dir: string): Promise<CLIPTokenizer> {
     return new CLIPTokenizer(await readTokenizerFiles(expectText(dir, "dir")));
   }
@@ -67,6 +80,7 @@ export class CLIPTokenizer {
     this.#seedCache();
   }
 
+  /** Entries in vocab.json (added tokens not counted, as in transformers). */
   get vocabSize(): number {
     return this.#files.vocab.size;
   }
@@ -127,7 +141,9 @@ export class CLIPTokenizer {
 
   #pushPieceIds(piece: string, out: number[]): void {
     if (piece === "") return;
-    for (const [word] of normalizeText(piece).matchAll(WORD_PATTERN)) {
+    let text = normalizeText(piece);
+    if (text.includes("\u0345")) text = text.replace(YPOGEGRAMMENI, " ");
+    for (const [word] of text.matchAll(WORD_PATTERN)) {
       let wordIds = this.#wordCache.get(word);
       if (wordIds === undefined) {
         wordIds = this.#bpe.encode(toByteAlphabet(word)).map((symbol) => this.#files.vocab.get(symbol) ?? this.unkTokenId);

@@ -6,9 +6,12 @@
  * ids must equal the reference, not an idealised tokenizer.
  */
 
+import { ASSIGNED_AFTER_UNICODE_14 } from "./unicode14.ts";
+
 // Unicode "C*" categories (control, format, unassigned, private use, surrogates) are dropped,
-// except \t \n \r which count as whitespace. U+FFFD (a "So" symbol) is dropped explicitly.
-const DROPPED = /(?![\t\n\r])\p{C}|\uFFFD/gu;
+// except \t \n \r which count as whitespace. U+FFFD (a "So" symbol) is dropped explicitly, and
+// so is what was still unassigned in the reference Python's Unicode 14.0.
+const DROPPED = new RegExp(String.raw`(?![\t\n\r])\p{C}|\uFFFD|[${ASSIGNED_AFTER_UNICODE_14}]`, "gu");
 // \t \n \r and every space separator (Zs) become a plain space.
 const WHITESPACE = /[\t\n\r\p{Zs}]/gu;
 // BERT's "Chinese character" blocks: CJK Unified Ideographs + extensions A-E + compatibility.
