@@ -1,0 +1,104 @@
+// The addon's one entry point: registers the wrapped classes and the runtime functions.
+#include "common.h"
+
+namespace torchvid_binding {
+
+static Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, ErrorCode::Device, [&]() {
+    auto runtime = torchvid::runtimeInfo();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("addonVersion", TORCHVID_ADDON_VERSION);
+    out.Set("torchVersion", runtime.torchVersion);
+    out.Set("cudaBuild", runtime.cudaBuild);
+    out.Set("cudaVersion", runtime.cudaVersion ? Napi::Value(Napi::String::New(env, *runtime.cudaVersion)) : env.Null());
+    out.Set("cudaAvailable", runtime.cudaAvailable);
+    out.Set("numThreads", runtime.numThreads);
+    Napi::Array devices = Napi::Array::New(env, runtime.devices.size());
+    for (size_t i = 0; i < runtime.devices.size(); i++) {
+      const auto& d = runtime.devices[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("index", d.index);
+      o.Set("name", d.name);
+      o.Set("totalMemory", static_cast<double>(d.totalMemory));
+      o.Set("computeCapability", d.computeCapability);
+      devices.Set(static_cast<uint32_t>(i), o);
+    }
+    out.Set("devices", devices);
+    return out;
+  });
+}
+
+static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  int64_t n = toIntArg(info[0], "n");
+  if (n < 1) throw Napi::RangeError::New(info.Env(), "Expected an integer >= 1 for n");
+  torchvid::setNumThreads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+static Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int device = static_cast<int>(toIntArg(info[0], "device"));
+  return guarded(env, ErrorCode::Device, [&]() {
+    auto stats = torchvid::memoryStats(device);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("allocated", static_cast<double>(stats.allocated));
+    out.Set("reserved", static_cast<double>(stats.reserved));
+    out.Set("peakAllocated", static_cast<double>(stats.peakAllocated));
+    out.Set("peakReserved", static_cast<double>(stats.peakReserved));
+    return out;
+  });
+}
+
+static Napi::Value ResetPeakMemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int device = static_cast<int>(toIntArg(info[0], "device"));
+  guarded(env, ErrorCode::Device, [&]() {
+    torchvid::resetPeakMemoryStats(device);
+    return 0;
+  });
+  return env.Undefined();
+}
+
+static Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  torchvid::emptyCache();
+  return info.Env().Undefined();
+}
+
+static Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int device = static_cast<int>(toIntArg(info[0], "device"));
+  return PromiseWorker::Queue(
+      env, ErrorCode::Device, [device]() { torchvid::synchronize(device); }, [](Napi::Env env) { return env.Undefined(); });
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());
+  // Autograd is never wanted here; InferenceMode is per thread, so the JS thread gets a guard that
+  // lives as long as the process (workers set their own in PromiseWorker::Execute).
+  static thread_local c10::InferenceMode* jsThreadGuard = new c10::InferenceMode();
+  (void)jsThreadGuard;
+  torchvid::setNumThreads(torchvid::numThreads());
+
+  InitTensor(env, exports);
+  InitModule(env, exports);
+  InitGenerator(env, exports);
+  exports.Set("info", Napi::Function::New<Info>(env, "info"));
+  exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
+  exports.Set("memoryStats", Napi::Function::New<MemoryStats>(env, "memoryStats"));
+  exports.Set("resetPeakMemoryStats", Napi::Function::New<ResetPeakMemoryStats>(env, "resetPeakMemoryStats"));
+  exports.Set("emptyCache", Napi::Function::New<EmptyCache>(env, "emptyCache"));
+  exports.Set("synchronize", Napi::Function::New<Synchronize>(env, "synchronize"));
+
+  Napi::Object builtWith = Napi::Object::New(env);
+  auto runtime = torchvid::runtimeInfo();
+  builtWith.Set("torchVersion", runtime.torchVersion);
+  builtWith.Set("cuda", runtime.cudaBuild);
+  builtWith.Set("cudaVersion", runtime.cudaVersion ? Napi::Value(Napi::String::New(env, *runtime.cudaVersion)) : env.Null());
+  exports.Set("builtWith", builtWith);
+  return exports;
+}
+
+NODE_API_MODULE(torchvid, Init)
+
+}  // namespace torchvid_binding

@@ -1,0 +1,397 @@
+// Tensor handles: a JS object owning one at::Tensor. Cheap element-wise and structural ops
+// run synchronously (measured: a few microseconds each on small tensors, and GPU ops only
+// enqueue kernels); copies between devices and to the host run on the libuv pool.
+#include <cstring>
+
+#include "common.h"
+
+namespace torchvid_binding {
+
+using torchvid::Error;
+
+class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Tensor",
+                       {
+                           StaticMethod<&TensorWrap::FromArray>("fromArray"),
+                           StaticMethod<&TensorWrap::Zeros>("zeros"),
+                           StaticMethod<&TensorWrap::Cat>("cat"),
+                           StaticMethod<&TensorWrap::Randn>("randn"),
+                           InstanceAccessor<&TensorWrap::Shape>("shape"),
+                           InstanceAccessor<&TensorWrap::DType>("dtype"),
+                           InstanceAccessor<&TensorWrap::Device>("device"),
+                           InstanceAccessor<&TensorWrap::Disposed>("disposed"),
+                           InstanceAccessor<&TensorWrap::NBytes>("nbytes"),
+                           InstanceMethod<&TensorWrap::Dispose>("dispose"),
+                           InstanceMethod<&TensorWrap::Add>("add"),
+                           InstanceMethod<&TensorWrap::Sub>("sub"),
+                           InstanceMethod<&TensorWrap::Mul>("mul"),
+                           InstanceMethod<&TensorWrap::Div>("div"),
+                           InstanceMethod<&TensorWrap::Axpby>("axpby"),
+                           InstanceMethod<&TensorWrap::Sqrt>("sqrt"),
+                           InstanceMethod<&TensorWrap::Abs>("abs"),
+                           InstanceMethod<&TensorWrap::Round>("round"),
+                           InstanceMethod<&TensorWrap::Clamp>("clamp"),
+                           InstanceMethod<&TensorWrap::ClampTensor>("clampTensor"),
+                           InstanceMethod<&TensorWrap::Quantile>("quantile"),
+                           InstanceMethod<&TensorWrap::Sum>("sum"),
+                           InstanceMethod<&TensorWrap::Matmul>("matmul"),
+                           InstanceMethod<&TensorWrap::Chunk>("chunk"),
+                           InstanceMethod<&TensorWrap::Slice>("slice"),
+                           InstanceMethod<&TensorWrap::Permute>("permute"),
+                           InstanceMethod<&TensorWrap::Reshape>("reshape"),
+                           InstanceMethod<&TensorWrap::RepeatInterleave>("repeatInterleave"),
+                           InstanceMethod<&TensorWrap::Clone>("clone"),
+                           InstanceMethod<&TensorWrap::Contiguous>("contiguous"),
+                           InstanceMethod<&TensorWrap::To>("to"),
+                           InstanceMethod<&TensorWrap::ToArraySync>("toArraySync"),
+                           InstanceMethod<&TensorWrap::ToArray>("toArray"),
+                           InstanceMethod<&TensorWrap::ToDevice>("toDevice"),
+                           InstanceMethod<&TensorWrap::CopyFrom>("copyFrom"),
+                           InstanceMethod<&TensorWrap::AddInPlace>("addInPlace"),
+                       });
+  }
+
+  TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {
+    if (info.Length() < 1 || !info[0].IsExternal()) {
+      throw typeError(info.Env(), "Tensor handles are created by torchvid (Tensor.from, Tensor.randn, ...), not with new");
+    }
+    auto* external = info[0].As<Napi::External<at::Tensor>>().Data();
+    tensor_ = std::move(*external);
+    aliased_ = info.Length() > 1 && info[1].ToBoolean();
+    if (!aliased_) {
+      reported_ = tensor_.numel() * tensor_.element_size();
+      Napi::MemoryManagement::AdjustExternalMemory(info.Env(), reported_);
+    }
+  }
+
+  ~TensorWrap() override { release(); }
+
+  const at::Tensor& tensor(Napi::Env env) const {
+    if (!tensor_.defined()) {
+      Napi::Error e = Napi::Error::New(env, "This Tensor was disposed: create a new one instead of reusing it");
+      e.Set("code", Napi::String::New(env, "ERR_TORCHVID_DISPOSED"));
+      throw e;
+    }
+    return tensor_;
+  }
+
+ private:
+  void release() {
+    if (reported_ != 0) {
+      // Safe in finalizers: only adjusts a counter in V8.
+      Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_);
+      reported_ = 0;
+    }
+    tensor_ = at::Tensor();
+  }
+
+  // ---- factories ----
+
+  static Napi::Value FromArray(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray()) throw typeError(env, "Expected a typed array for data");
+    auto array = info[0].As<Napi::TypedArray>();
+    auto shape = toShape(info[1], "shape");
+    auto dtype = toStringArg(info[2], "dtype");
+    auto device = toStringArg(info[3], "device");
+    at::ScalarType hostType;
+    switch (array.TypedArrayType()) {
+      case napi_float32_array: hostType = at::kFloat; break;
+      case napi_float64_array: hostType = at::kDouble; break;
+      case napi_int32_array: hostType = at::kInt; break;
+      case napi_uint8_array: hostType = at::kByte; break;
+      case napi_bigint64_array: hostType = at::kLong; break;
+      default: throw typeError(env, "Expected a Float32Array, Float64Array, Int32Array, Uint8Array or BigInt64Array for data");
+    }
+    return guarded(env, ErrorCode::Shape, [&]() {
+      auto dims = torchvid::checkedShape(shape);
+      int64_t numel = 1;
+      for (auto d : dims) numel *= d;
+      if (numel != static_cast<int64_t>(array.ElementLength())) {
+        throw Error(ErrorCode::Shape, "shape holds " + std::to_string(numel) + " elements but data has " + std::to_string(array.ElementLength()));
+      }
+      auto* bytes = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+      at::Tensor t = at::empty(dims, at::TensorOptions().dtype(hostType));
+      if (numel > 0) std::memcpy(t.data_ptr(), bytes, array.ByteLength());
+      auto target = torchvid::parseDType(dtype);
+      if (target != hostType) t = t.to(target);
+      auto dev = torchvid::parseDevice(device);
+      if (!dev.is_cpu()) t = t.to(dev);
+      return wrapTensor(env, std::move(t));
+    });
+  }
+
+  static Napi::Value Zeros(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto shape = toShape(info[0], "shape");
+    auto dtype = toStringArg(info[1], "dtype");
+    auto device = toStringArg(info[2], "device");
+    return guarded(env, ErrorCode::Shape, [&]() {
+      auto opts = at::TensorOptions().dtype(torchvid::parseDType(dtype)).device(torchvid::parseDevice(device));
+      return wrapTensor(env, at::zeros(torchvid::checkedShape(shape), opts));
+    });
+  }
+
+  static Napi::Value Cat(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsArray()) throw typeError(env, "Expected an array of Tensors for tensors");
+    auto array = info[0].As<Napi::Array>();
+    std::vector<at::Tensor> tensors;
+    for (uint32_t i = 0; i < array.Length(); i++) tensors.push_back(unwrapTensor(array.Get(i), "tensors[i]"));
+    int64_t dim = toIntArg(info[1], "dim");
+    return guarded(env, ErrorCode::Shape, [&]() { return wrapTensor(env, at::cat(tensors, dim)); });
+  }
+
+  static Napi::Value Randn(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto shape = toShape(info[0], "shape");
+    at::Generator& generator = unwrapGenerator(info[1], "generator");
+    auto dtype = toStringArg(info[2], "dtype");
+    auto device = toStringArg(info[3], "device");
+    return guarded(env, ErrorCode::Shape, [&]() {
+      return wrapTensor(env, torchvid::randn(shape, generator, torchvid::parseDType(dtype), torchvid::parseDevice(device)));
+    });
+  }
+
+  // ---- properties ----
+
+  Napi::Value Shape(const Napi::CallbackInfo& info) { return fromShape(info.Env(), tensor(info.Env()).sizes()); }
+  Napi::Value DType(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), torchvid::dtypeName(tensor(info.Env()).scalar_type()));
+  }
+  Napi::Value Device(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), torchvid::deviceName(tensor(info.Env()).device()));
+  }
+  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !tensor_.defined()); }
+  Napi::Value NBytes(const Napi::CallbackInfo& info) {
+    const auto& t = tensor(info.Env());
+    return Napi::Number::New(info.Env(), static_cast<double>(t.numel() * t.element_size()));
+  }
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    release();
+    return info.Env().Undefined();
+  }
+
+  // ---- ops ----
+
+  template <typename Fn>
+  Napi::Value op(const Napi::CallbackInfo& info, ErrorCode fallback, Fn&& fn) {
+    Napi::Env env = info.Env();
+    const at::Tensor& self = tensor(env);
+    return guarded(env, fallback, [&]() { return wrapTensor(env, fn(self)); });
+  }
+
+  // Binary op with a Tensor or a number on the right.
+  template <typename TensorFn, typename ScalarFn>
+  Napi::Value binary(const Napi::CallbackInfo& info, TensorFn&& onTensor, ScalarFn&& onScalar) {
+    if (info[0].IsNumber()) {
+      double s = toNumberArg(info[0], "other");
+      return op(info, ErrorCode::Shape, [&](const at::Tensor& t) { return onScalar(t, s); });
+    }
+    at::Tensor other = unwrapTensor(info[0], "other");
+    return op(info, ErrorCode::Shape, [&](const at::Tensor& t) { return onTensor(t, other); });
+  }
+
+  Napi::Value Add(const Napi::CallbackInfo& info) {
+    double alpha = info.Length() > 1 && !info[1].IsUndefined() ? toNumberArg(info[1], "alpha") : 1.0;
+    return binary(
+        info, [&](const at::Tensor& a, const at::Tensor& b) { return at::add(a, b, alpha); },
+        [&](const at::Tensor& a, double s) { return at::add(a, s * alpha); });
+  }
+  Napi::Value Sub(const Napi::CallbackInfo& info) {
+    return binary(
+        info, [](const at::Tensor& a, const at::Tensor& b) { return at::sub(a, b); },
+        [](const at::Tensor& a, double s) { return at::sub(a, s); });
+  }
+  Napi::Value Mul(const Napi::CallbackInfo& info) {
+    return binary(
+        info, [](const at::Tensor& a, const at::Tensor& b) { return at::mul(a, b); },
+        [](const at::Tensor& a, double s) { return at::mul(a, s); });
+  }
+  Napi::Value Div(const Napi::CallbackInfo& info) {
+    return binary(
+        info, [](const at::Tensor& a, const at::Tensor& b) { return at::div(a, b); },
+        [](const at::Tensor& a, double s) { return at::div(a, s); });
+  }
+  Napi::Value Axpby(const Napi::CallbackInfo& info) {
+    double a = toNumberArg(info[0], "a");
+    double b = toNumberArg(info[1], "b");
+    at::Tensor y = unwrapTensor(info[2], "y");
+    return op(info, ErrorCode::Shape, [&](const at::Tensor& x) { return torchvid::axpby(x, a, b, y); });
+  }
+  Napi::Value Sqrt(const Napi::CallbackInfo& info) {
+    return op(info, ErrorCode::DType, [](const at::Tensor& t) { return at::sqrt(t); });
+  }
+  Napi::Value Abs(const Napi::CallbackInfo& info) {
+    return op(info, ErrorCode::DType, [](const at::Tensor& t) { return at::abs(t); });
+  }
+  Napi::Value Round(const Napi::CallbackInfo& info) {
+    return op(info, ErrorCode::DType, [](const at::Tensor& t) { return at::round(t); });
+  }
+  Napi::Value Clamp(const Napi::CallbackInfo& info) {
+    c10::optional<at::Scalar> lo, hi;
+    if (!info[0].IsNull() && !info[0].IsUndefined()) lo = toNumberArg(info[0], "min");
+    if (!info[1].IsNull() && !info[1].IsUndefined()) hi = toNumberArg(info[1], "max");
+    return op(info, ErrorCode::DType, [&](const at::Tensor& t) { return at::clamp(t, lo, hi); });
+  }
+  Napi::Value ClampTensor(const Napi::CallbackInfo& info) {
+    c10::optional<at::Tensor> lo = unwrapTensor(info[0], "min");
+    c10::optional<at::Tensor> hi = unwrapTensor(info[1], "max");
+    return op(info, ErrorCode::Shape, [&](const at::Tensor& t) { return at::clamp(t, lo, hi); });
+  }
+  Napi::Value Quantile(const Napi::CallbackInfo& info) {
+    double q = toNumberArg(info[0], "q");
+    int64_t dim = toIntArg(info[1], "dim");
+    bool keepdim = info[2].ToBoolean();
+    return op(info, ErrorCode::Shape, [&](const at::Tensor& t) { return at::quantile(t, q, dim, keepdim); });
+  }
+  Napi::Value Sum(const Napi::CallbackInfo& info) {
+    bool all = info[0].IsNull() || info[0].IsUndefined();
+    int64_t dim = all ? 0 : toIntArg(info[0], "dim");
+    bool keepdim = info[1].ToBoolean();
+    return op(info, ErrorCode::Shape, [&](const at::Tensor& t) {
+      return all ? at::sum(t) : at::sum(t, c10::IntArrayRef{dim}, keepdim);
+    });
+  }
+  Napi::Value Matmul(const Napi::CallbackInfo& info) {
+    at::Tensor other = unwrapTensor(info[0], "other");
+    return op(info, ErrorCode::Shape, [&](const at::Tensor& t) { return at::matmul(t, other); });
+  }
+  Napi::Value Chunk(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int64_t chunks = toIntArg(info[0], "chunks");
+    int64_t dim = toIntArg(info[1], "dim");
+    const at::Tensor& self = tensor(env);
+    return guarded(env, ErrorCode::Shape, [&]() {
+      auto parts = at::chunk(self, chunks, dim);
+      Napi::Array out = Napi::Array::New(env, parts.size());
+      for (size_t i = 0; i < parts.size(); i++) out.Set(static_cast<uint32_t>(i), wrapTensor(env, parts[i]));
+      return out;
+    });
+  }
+  Napi::Value Slice(const Napi::CallbackInfo& info) {
+    int64_t dim = toIntArg(info[0], "dim");
+    int64_t start = toIntArg(info[1], "start");
+    int64_t end = toIntArg(info[2], "end");
+    int64_t step = toIntArg(info[3], "step");
+    return op(info, ErrorCode::Shape, [&](const at::Tensor& t) { return at::slice(t, dim, start, end, step); });
+  }
+  Napi::Value Permute(const Napi::CallbackInfo& info) {
+    auto dims = toShape(info[0], "dims");
+    return op(info, ErrorCode::Shape, [&](const at::Tensor& t) { return t.permute(dims); });
+  }
+  Napi::Value Reshape(const Napi::CallbackInfo& info) {
+    auto shape = toShape(info[0], "shape");
+    return op(info, ErrorCode::Shape, [&](const at::Tensor& t) { return t.reshape(shape); });
+  }
+  Napi::Value RepeatInterleave(const Napi::CallbackInfo& info) {
+    int64_t repeats = toIntArg(info[0], "repeats");
+    int64_t dim = toIntArg(info[1], "dim");
+    return op(info, ErrorCode::Shape, [&](const at::Tensor& t) { return at::repeat_interleave(t, repeats, dim); });
+  }
+  Napi::Value Clone(const Napi::CallbackInfo& info) {
+    return op(info, ErrorCode::Torch, [](const at::Tensor& t) { return t.clone(); });
+  }
+  Napi::Value Contiguous(const Napi::CallbackInfo& info) {
+    return op(info, ErrorCode::Torch, [](const at::Tensor& t) { return t.contiguous(); });
+  }
+  Napi::Value To(const Napi::CallbackInfo& info) {
+    auto dtype = toStringArg(info[0], "dtype");
+    return op(info, ErrorCode::DType, [&](const at::Tensor& t) {
+      return t.to(torchvid::parseDType(dtype), /*non_blocking=*/false, /*copy=*/true);
+    });
+  }
+
+  Napi::Value ToArraySync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const at::Tensor& self = tensor(env);
+    return guarded(env, ErrorCode::Device, [&]() {
+      if (!self.device().is_cpu()) {
+        throw Error(ErrorCode::Device, "dataSync() reads CPU tensors only; this one is on " + torchvid::deviceName(self.device()) + ": use await tensor.data()");
+      }
+      return tensorToTypedArray(env, hostReadable(self));
+    });
+  }
+
+  Napi::Value ToArray(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    at::Tensor self = tensor(env);
+    auto host = std::make_shared<at::Tensor>();
+    return PromiseWorker::Queue(
+        env, ErrorCode::Device, [self, host]() { *host = hostReadable(self); },
+        [host](Napi::Env env) { return tensorToTypedArray(env, *host); });
+  }
+
+  Napi::Value ToDevice(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    at::Tensor self = tensor(env);
+    auto name = toStringArg(info[0], "device");
+    bool nonBlocking = info[1].ToBoolean();
+    auto device = guarded(env, ErrorCode::Device, [&]() { return torchvid::parseDevice(name); });
+    auto result = std::make_shared<at::Tensor>();
+    return PromiseWorker::Queue(
+        env, ErrorCode::Device, [self, device, nonBlocking, result]() { *result = self.to(device, nonBlocking); },
+        [result](Napi::Env env) { return wrapTensor(env, std::move(*result)); });
+  }
+
+  Napi::Value CopyFrom(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    at::Tensor src = unwrapTensor(info[0], "src");
+    at::Tensor self = tensor(env);
+    guarded(env, ErrorCode::Shape, [&]() {
+      if (src.numel() != self.numel()) {
+        throw Error(ErrorCode::Shape, "copyFrom: source has " + std::to_string(src.numel()) + " elements, target " + std::to_string(self.numel()));
+      }
+      self.copy_(src.reshape(self.sizes()));
+      return 0;
+    });
+    return env.Undefined();
+  }
+
+  Napi::Value AddInPlace(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    at::Tensor other = unwrapTensor(info[0], "other");
+    double alpha = toNumberArg(info[1], "alpha");
+    at::Tensor self = tensor(env);
+    guarded(env, ErrorCode::Shape, [&]() {
+      self.add_(other.to(self.scalar_type()), alpha);
+      return 0;
+    });
+    return env.Undefined();
+  }
+
+  at::Tensor tensor_;
+  bool aliased_ = false;
+  int64_t reported_ = 0;
+
+  friend at::Tensor unwrapTensor(const Napi::Value& value, const char* name);
+  friend bool isTensor(const Napi::Value& value);
+};
+
+Napi::Object wrapTensor(Napi::Env env, at::Tensor tensor, bool aliased) {
+  auto external = Napi::External<at::Tensor>::New(env, &tensor);
+  return addonData(env).tensorConstructor.New({external, Napi::Boolean::New(env, aliased)});
+}
+
+bool isTensor(const Napi::Value& value) {
+  if (!value.IsObject()) return false;
+  Napi::Env env = value.Env();
+  return value.As<Napi::Object>().InstanceOf(addonData(env).tensorConstructor.Value());
+}
+
+at::Tensor unwrapTensor(const Napi::Value& value, const char* name) {
+  Napi::Env env = value.Env();
+  if (!isTensor(value)) throw typeError(env, std::string("Expected a Tensor for ") + name);
+  return TensorWrap::Unwrap(value.As<Napi::Object>())->tensor(env);
+}
+
+Napi::Object InitTensor(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = TensorWrap::Define(env);
+  addonData(env).tensorConstructor = Napi::Persistent(ctor);
+  exports.Set("Tensor", ctor);
+  return exports;
+}
+
+}  // namespace torchvid_binding

@@ -1,0 +1,85 @@
+// torchvid C++ core over libtorch. Knows nothing of Node: binding/ wraps it.
+#pragma once
+
+#include <torch/script.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace torchvid {
+
+// Stable error codes; the binding copies them onto JS Errors as `code`.
+enum class ErrorCode { Torch, ModelLoad, OutOfMemory, Shape, Device, DType, Forward };
+const char* errorCodeName(ErrorCode code);
+
+// An error we raise ourselves with a chosen code (libtorch raises c10::Error).
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+// Maps any exception to (code, message). `fallback` is the code for a generic libtorch failure
+// in the caller's context (a failed load is MODEL_LOAD, a failed reshape is SHAPE, ...).
+struct ErrorInfo {
+  ErrorCode code;
+  std::string message;
+};
+ErrorInfo classifyCurrentException(ErrorCode fallback);
+
+// ---- dtypes and devices -------------------------------------------------------------------
+at::ScalarType parseDType(const std::string& name);
+std::string dtypeName(at::ScalarType type);
+// "cpu", "cuda", "cuda:N"; throws Device error when CUDA is asked for and not available.
+at::Device parseDevice(const std::string& name);
+std::string deviceName(const at::Device& device);
+
+// ---- runtime set-up -----------------------------------------------------------------------
+// Call at the start of every thread that runs torch work: sets the intra-op thread count
+// (OpenMP keeps it per thread) once per thread.
+void prepareThread();
+void setNumThreads(int n);
+int numThreads();
+
+// ---- tensors ------------------------------------------------------------------------------
+// Shape checks that libtorch would otherwise report with an opaque message.
+std::vector<int64_t> checkedShape(const std::vector<int64_t>& shape);
+// a * x + b * y
+at::Tensor axpby(const at::Tensor& x, double a, double b, const at::Tensor& y);
+// Noise exactly as torch.randn(shape, generator=g) on the CPU, then cast and moved.
+at::Tensor randn(const std::vector<int64_t>& shape, at::Generator& generator, at::ScalarType dtype,
+                 const at::Device& device);
+at::Generator makeCpuGenerator();
+
+// ---- device facts -------------------------------------------------------------------------
+struct DeviceInfo {
+  int index;
+  std::string name;
+  int64_t totalMemory;
+  std::string computeCapability;
+};
+struct RuntimeInfo {
+  std::string torchVersion;
+  bool cudaBuild;
+  std::optional<std::string> cudaVersion;
+  bool cudaAvailable;
+  std::vector<DeviceInfo> devices;
+  int numThreads;
+};
+RuntimeInfo runtimeInfo();
+
+struct MemoryStats {
+  int64_t allocated, reserved, peakAllocated, peakReserved;
+};
+MemoryStats memoryStats(int device);
+void resetPeakMemoryStats(int device);
+void emptyCache();
+void synchronize(int device);
+
+}  // namespace torchvid
