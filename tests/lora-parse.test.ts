@@ -6,7 +6,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { analyzeLora, fuseLora, parseLora, type LoraParameterNames, type LoraPatch } from "../lib/lora/index.ts";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { analyzeLora, fuseLora, parseLora, readLora, type LoraParameterNames, type LoraPatch } from "../lib/lora/index.ts";
 import { parseSafetensors, readSafetensors, type SafetensorsFile } from "../lib/safetensors.ts";
 import { ModelFormatError, TorchvidError } from "../lib/errors.ts";
 import type { Tensor } from "../lib/tensor.ts";
@@ -36,6 +38,10 @@ function toHalf(value: number): number {
 }
 
 function makeFile(specs: Record<string, TensorSpec>, metadata?: Record<string, string>): SafetensorsFile {
+  return parseSafetensors(makeBuffer(specs, metadata), "test LoRA");
+}
+
+function makeBuffer(specs: Record<string, TensorSpec>, metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
   const chunks: Uint8Array[] = [];
   let offset = 0;
@@ -63,7 +69,7 @@ function makeFile(specs: Record<string, TensorSpec>, metadata?: Record<string, s
     buffer.set(chunk, at);
     at += chunk.byteLength;
   }
-  return parseSafetensors(buffer, "test LoRA");
+  return buffer;
 }
 
 const ATTN = "down_blocks.0.attentions.0.transformer_blocks.0.attn1";
@@ -339,6 +345,22 @@ test("half a pair, a rank mismatch, a big up kernel, integer factors and LyCORIS
   assert.equal(patches.length, 1);
   assert.equal(skipped.length, 1);
   assert.deepEqual(skipped[0].keys, ["lora_unet_down_blocks_0_attentions_0_proj_in.hada_w1_a", "lora_unet_down_blocks_0_attentions_0_proj_in.alpha"]);
+});
+
+test("readLora reads a .safetensors file, names it in errors and refuses pickles", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "torchvid-lora-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, "pytorch_lora_weights.safetensors");
+  await writeFile(path, makeBuffer({ [`unet.${ATTN}.to_q.lora_A.weight`]: { shape: [4, 16] }, [`unet.${ATTN}.to_q.lora_B.weight`]: { shape: [16, 4] } }));
+  const { formats, patches } = await readLora(path, NAMES);
+  assert.deepEqual(formats, ["peft"]);
+  assert.equal(patches[0].parameter, `${ATTN}.to_q.weight`);
+
+  await assert.rejects(readLora(path, { unet: [] }), { name: "ModelFormatError", message: new RegExp(`^LoRA file ${path.replaceAll(".", "\\.")} cannot be applied`) });
+  await assert.rejects(readLora(join(dir, "missing.safetensors"), NAMES), { name: "ModelFormatError", message: /Cannot read LoRA file .*missing\.safetensors/ });
+  const pt = join(dir, "unet_lora.pt");
+  await writeFile(pt, Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0, 0]));
+  await assert.rejects(readLora(pt, NAMES), { name: "ModelFormatError", message: /unet_lora\.pt is a PyTorch pickle.*save_file/ });
 });
 
 test("bad arguments are TypeErrors naming them", () => {
