@@ -46,12 +46,12 @@ class StepClock {
   begin(): void {
     this.start = Date.now();
   }
-  rate(step: number): { perSec: number; etaS: number; numSteps?: number } {
+  rate(step: number): { perSec: number } {
     const now = Date.now();
     if (step <= 1) this.first = now;
     // The first step carries warm-up: measure from it once there are more.
     const perSec = step > 1 ? ((step - 1) * 1000) / Math.max(1, now - this.first) : 1000 / Math.max(1, now - this.start);
-    return { perSec, etaS: 0 };
+    return { perSec };
   }
 }
 
@@ -110,7 +110,13 @@ export class LineReporter implements Reporter {
 export class BarReporter implements Reporter {
   private bar = new cliProgress.SingleBar(
     {
-      format: "{phase} |{bar}| {value}/{total} {unit} | {rate} | ETA {eta_formatted}",
+      format: (options, params, payload: { phase?: string; unit?: string; rate?: string }) => {
+        const bar = cliProgress.Format.BarFormat(params.progress, options);
+        const elapsed = fmtDuration((Date.now() - params.startTime) / 1000);
+        if (payload.phase === "decode") return `decode |${bar}| VAE decoding, ${elapsed}`;
+        const eta = params.value >= params.total ? `done in ${elapsed}` : params.value === 0 ? "ETA -" : `ETA ${fmtDuration(params.eta)}`;
+        return `${payload.phase} |${bar}| ${params.value}/${params.total} ${payload.unit} | ${payload.rate} | ${eta}`;
+      },
       stream: process.stderr,
       hideCursor: true,
       clearOnComplete: false,
