@@ -33,7 +33,10 @@ interface Backup {
   original: Tensor;
 }
 
-/** A LoRA merged into loaded weights; `unfuse()` restores them exactly. */
+/**
+ * A LoRA merged into loaded weights; `unfuse()` restores them exactly. With several LoRAs fused
+ * one after another, unfuse them in reverse order: each restores the weights it found.
+ */
 export class FusedLora {
   readonly #lookup: ParameterLookup;
   #backups: Backup[];
