@@ -191,3 +191,18 @@ describe("argument helpers", () => {
     assert.equal(formatTable([{ name: "ddim", ms: 12.3456 }, { name: "euler-a", ms: 7 }]), "name     ms\n-------  ------\nddim     12.346\neuler-a  7");
   });
 });
+
+describe("the CLI's scheduler list", () => {
+  it("matches lib/schedulers' SCHEDULER_NAMES", async (t) => {
+    const { SCHEDULER_NAMES: cliNames } = await import("../lib/cli/run-pipeline.ts");
+    let mod: { SCHEDULER_NAMES?: Record<string, unknown> };
+    try {
+      mod = (await import(new URL("../lib/schedulers/index.ts", import.meta.url).href)) as typeof mod;
+    } catch (err) {
+      t.skip(`lib/schedulers/index.ts does not load here: ${(err as Error).message.split("\n")[0]}`);
+      return;
+    }
+    if (!mod.SCHEDULER_NAMES) return t.skip("lib/schedulers/index.ts has no SCHEDULER_NAMES");
+    assert.deepEqual([...cliNames].sort(), Object.keys(mod.SCHEDULER_NAMES).sort());
+  });
+});
