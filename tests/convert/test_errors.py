@@ -101,6 +101,15 @@ class BrokenCheckpoints(unittest.TestCase):
         self.assertIn("not empty", str(cm.exception))
         self.assertEqual(os.listdir(self.dst), ["keep.txt"])
 
+    def test_wrong_model_class(self):
+        cfg_path = os.path.join(self.ckpt, "unet", "config.json")
+        with open(cfg_path) as f:
+            cfg = f.read().replace("UNet3DConditionModel", "UNet2DConditionModel")
+        replace_file(cfg_path)
+        with open(cfg_path, "w") as f:
+            f.write(cfg)
+        self.assert_fails_cleanly("UNet2DConditionModel", "expected UNet3DConditionModel")
+
     def test_usage_error_exit_2(self):
         proc = run_cli(self.ckpt)
         self.assertEqual(proc.returncode, 2)

@@ -40,8 +40,29 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+EXPECTED_CLASSES = {"unet": ("UNet3DConditionModel",), "vae": ("AutoencoderKL",),
+                    "text_encoder": ("CLIPTextModel",)}
+
+
+def check_config_class(component, config):
+    """Refuse configs of another model class early (e.g. a 2D UNet) with a clear message."""
+    if not isinstance(config, dict):
+        raise ConvertError(f"{component}/config.json is not a JSON object")
+    if component == "text_encoder":
+        names = config.get("architectures") or []
+        model_type = config.get("model_type")
+        if (names and not any(n in EXPECTED_CLASSES[component] for n in names)) or \
+                (model_type not in (None, "clip_text_model")):
+            raise ConvertError(f"text_encoder/config.json describes {names or model_type}, expected CLIPTextModel")
+        return
+    name = config.get("_class_name")
+    if name is not None and name not in EXPECTED_CLASSES[component]:
+        raise ConvertError(f"{component}/config.json describes {name}, expected {EXPECTED_CLASSES[component][0]}")
+
+
 def build_modules(component, config, attn_kind, device="meta"):
     """The module(s) for one checkpoint component, built from its config (on ``device``)."""
+    check_config_class(component, config)
     dd = {"device": torch.device(device)}
     if component == "unet":
         return {"unet": UNet3DConditionModel(config, attn_kind, dd=dd)}
