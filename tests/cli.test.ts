@@ -74,25 +74,28 @@ describe("torchvid --help", () => {
   });
 });
 
-describe("usage errors exit 2 with one line", () => {
-  it("no command, unknown command, unknown flag, missing argument", async () => {
-    assertUsage(await torchvid([]), /Pass a command: generate, upscale, convert, info or bench/);
-    assertUsage(await torchvid(["frobnicate"]), /Unknown argument: frobnicate/);
-    assertUsage(await torchvid(["generate", "a cat", "--bogus"]), /Unknown argument: bogus/, "generate");
-    assertUsage(await torchvid(["generate"]), /Not enough non-option arguments/, "generate");
-    assertUsage(await torchvid(["upscale", "in.mp4", "-o", "out.mp4"]), /Missing required argument: prompt/, "upscale");
-  });
-
-  it("--frames 0, sizes not multiple of 8, unknown scheduler, bad dtype, bad seed", async () => {
-    assertUsage(await torchvid(["generate", "a cat", "--frames", "0"]), /--frames must be an integer between 1 and 1024, got 0/, "generate");
-    assertUsage(await torchvid(["generate", "a cat", "--width", "250"]), /--width must be a multiple of 8 .*got 250; try 248 or 256/, "generate");
-    assertUsage(await torchvid(["generate", "a cat", "--height", "100"]), /--height must be a multiple of 8/, "generate");
-    assertUsage(await torchvid(["generate", "a cat", "--scheduler", "warp"]), /Unknown scheduler "warp": choose one of ddim, dpm\+\+, euler, euler-a, unipc, pndm, lms, ddpm, heun, lcm/, "generate");
-    assertUsage(await torchvid(["generate", "a cat", "--dtype", "int8"]), /Invalid values: Argument: dtype, Given: "int8"/, "generate");
-    assertUsage(await torchvid(["generate", "a cat", "--seed", "-3"]), /--seed must be a non-negative integer/, "generate");
-    assertUsage(await torchvid(["generate", "a cat", "--steps", "nope"]), /--steps must be an integer/, "generate");
-    assertUsage(await torchvid(["upscale", "in.mp4", "-o", "o.mp4", "--prompt", "x", "--strength", "1.5"]), /--strength must be a number between 0 and 1/, "upscale");
-  });
+describe("usage errors exit 2 with one line", { concurrency: 4 }, () => {
+  // Each case spawns a CLI; run them side by side.
+  const cases: [string[], RegExp, string?][] = [
+    [[], /Pass a command: generate, upscale, convert, info or bench/],
+    [["frobnicate"], /Unknown argument: frobnicate/],
+    [["generate", "a cat", "--bogus"], /Unknown argument: bogus/, "generate"],
+    [["generate"], /Not enough non-option arguments/, "generate"],
+    [["upscale", "in.mp4", "-o", "out.mp4"], /Missing required argument: prompt/, "upscale"],
+    [["generate", "a cat", "--frames", "0"], /--frames must be an integer between 1 and 1024, got 0/, "generate"],
+    [["generate", "a cat", "--width", "250"], /--width must be a multiple of 8 .*got 250; try 248 or 256/, "generate"],
+    [["generate", "a cat", "--height", "100"], /--height must be a multiple of 8/, "generate"],
+    [["generate", "a cat", "--scheduler", "warp"], /Unknown scheduler "warp": choose one of ddim, dpm\+\+, euler, euler-a, unipc, pndm, lms, ddpm, heun, lcm/, "generate"],
+    [["generate", "a cat", "--dtype", "int8"], /Invalid values: Argument: dtype, Given: "int8"/, "generate"],
+    [["generate", "a cat", "--seed", "-3"], /--seed must be a non-negative integer/, "generate"],
+    [["generate", "a cat", "--steps", "nope"], /--steps must be an integer/, "generate"],
+    [["generate", "  "], /The prompt is empty/, "generate"],
+    [["upscale", "in.mp4", "-o", "o.mp4", "--prompt", "x", "--strength", "1.5"], /--strength must be a number between 0 and 1/, "upscale"],
+    [["upscale", "in.mp4", "-o", "o.mp4", "--prompt", "x", "--resize", "squash"], /Invalid values: Argument: resize/, "upscale"],
+  ];
+  for (const [args, message, command] of cases) {
+    it(`torchvid ${args.join(" ") || "(nothing)"}`, async () => assertUsage(await torchvid(args), message, command));
+  }
 
   it("an output extension we cannot write lists the supported ones", async () => {
     assertUsage(await torchvid(["generate", "a cat", "-o", "clip.avi"]), /unsupported extension "\.avi"; supported: \.mp4, \.webm, \.gif, \.webp/, "generate");
