@@ -18,7 +18,8 @@ const COMMANDS = ["generate", "upscale", "convert", "info", "bench"];
 /** Runs the CLI with `args` (without node and the script) and resolves with the exit code. */
 export async function main(args: string[] = process.argv.slice(2)): Promise<number> {
   let exitCode = EXIT_OK;
-  const command = COMMANDS.find((c) => args.includes(c));
+  const first = args.find((a) => !a.startsWith("-"));
+  const command = first !== undefined && COMMANDS.includes(first) ? first : undefined;
 
   function register<A extends GlobalArgs>(y: Argv<GlobalArgs>, module: CommandModule<GlobalArgs, A>, run: Run<A>): Argv<GlobalArgs> {
     return y.command({
