@@ -110,6 +110,15 @@ class BrokenCheckpoints(unittest.TestCase):
             f.write(cfg)
         self.assert_fails_cleanly("UNet2DConditionModel", "expected UNet3DConditionModel")
 
+    def test_overwrite(self):
+        os.makedirs(self.dst)
+        with open(os.path.join(self.dst, "old.txt"), "w") as f:
+            f.write("x")
+        convert(self.ckpt, self.dst, quiet=True, overwrite=True)
+        self.assertFalse(os.path.exists(os.path.join(self.dst, "old.txt")))
+        self.assertTrue(os.path.isfile(os.path.join(self.dst, "manifest.json")))
+        self.assertEqual(os.listdir(os.path.dirname(self.dst)), ["model"])
+
     def test_usage_error_exit_2(self):
         proc = run_cli(self.ckpt)
         self.assertEqual(proc.returncode, 2)

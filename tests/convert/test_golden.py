@@ -43,6 +43,13 @@ class GoldenFloat32(unittest.TestCase):
         err = max_abs(out, self.g["text_encoder/clip_skip_1"])
         self.assertLessEqual(err, TOL, f"clip_skip_1 max abs err {err}")
 
+    def test_text_encoder_int32_ids_and_default_clip_skip(self):
+        ids = self.g["text_encoder/input_ids"]
+        with torch.no_grad():
+            a = self.te(ids.to(torch.int32))
+            b = self.te(ids, 0)
+        self.assertEqual(max_abs(a, b), 0.0)
+
     def test_text_encoder_rejects_bad_clip_skip(self):
         with self.assertRaises(Exception):
             self.te(self.g["text_encoder/input_ids"], 3)  # only 2 layers

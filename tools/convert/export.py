@@ -4,7 +4,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 

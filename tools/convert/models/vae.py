@@ -5,13 +5,13 @@ AutoencoderKLEncoder.forward(x [N,3,H,W] in [-1,1]) -> (mean, std) of the latent
 AutoencoderKLDecoder.forward(z [N,4,h,w]) -> [N,3,H,W] (post_quant_conv applied; no scaling).
 """
 
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn as nn
 
 from .. import ConvertError
-from .common import activation, attention_core
+from .common import attention_core
 from .unet3d import Downsample2D, ResnetBlock2D, Upsample2D
 
 
