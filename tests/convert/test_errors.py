@@ -146,6 +146,29 @@ class OtherWeightFormats(unittest.TestCase):
         with torch.no_grad():
             self.assertLessEqual(max_abs(dec(self.g["vae/decode_input"]), self.g["vae/decode_output"]), 1e-4)
 
+    def test_sharded_safetensors(self):
+        import json
+        path = os.path.join(self.ckpt, "unet", "diffusion_pytorch_model.safetensors")
+        sd = load_file(path)
+        os.unlink(path)
+        keys = list(sd)
+        shards = {"diffusion_pytorch_model-00001-of-00002.safetensors": keys[: len(keys) // 2],
+                  "diffusion_pytorch_model-00002-of-00002.safetensors": keys[len(keys) // 2:]}
+        weight_map = {}
+        for fname, ks in shards.items():
+            save_file({k: sd[k] for k in ks}, os.path.join(self.ckpt, "unet", fname))
+            weight_map.update({k: fname for k in ks})
+        with open(os.path.join(self.ckpt, "unet", "diffusion_pytorch_model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": weight_map}, f)
+        m = convert(self.ckpt, self.dst, quiet=True)
+        self.assertEqual(len(m["source"]["files"]["unet"]), 2)
+        unet = torch.jit.load(os.path.join(self.dst, "unet.pt"))
+        case = "b1_f1_8x8"
+        with torch.no_grad():
+            out = unet(self.g[f"unet/{case}/sample"], self.g[f"unet/{case}/timestep"],
+                       self.g[f"unet/{case}/encoder_hidden_states"])
+        self.assertLessEqual(max_abs(out, self.g[f"unet/{case}/out"]), 1e-4)
+
     def test_fp16_variant(self):
         names = {"unet": "diffusion_pytorch_model", "vae": "diffusion_pytorch_model", "text_encoder": "model"}
         for comp, base in names.items():
