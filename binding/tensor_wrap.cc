@@ -112,7 +112,10 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
       if (numel != static_cast<int64_t>(array.ElementLength())) {
         throw Error(ErrorCode::Shape, "shape holds " + std::to_string(numel) + " elements but data has " + std::to_string(array.ElementLength()));
       }
-      auto* bytes = static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+      void* bytes = nullptr;
+      size_t length = 0;
+      napi_typedarray_type kind;
+      NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, array, &kind, &length, &bytes, nullptr, nullptr), Napi::Value());
       at::Tensor t = at::empty(dims, at::TensorOptions().dtype(hostType));
       if (numel > 0) std::memcpy(t.data_ptr(), bytes, array.ByteLength());
       auto target = torchvid::parseDType(dtype);

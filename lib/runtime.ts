@@ -1,0 +1,83 @@
+/**
+ * Facts about the native runtime: versions, devices, memory. `info()` is what `torchvid info`
+ * prints.
+ */
+import { loadedBinary, native } from "./native.ts";
+import type { NativeDeviceInfo, NativeMemoryStats } from "./native-types.ts";
+import { wrapNative } from "./errors.ts";
+import { checkDevice, type Device } from "./tensor.ts";
+import { expectInt } from "./validate.ts";
+
+export interface TorchvidInfo {
+  /** Version of the native addon (= the package version it was built from). */
+  addonVersion: string;
+  /** libtorch version the addon was compiled against. */
+  libtorchVersion: string;
+  /** Whether this binary was built against a CUDA libtorch. */
+  cudaBuild: boolean;
+  cudaVersion: string | null;
+  /** Whether a CUDA device can be used now. */
+  cudaAvailable: boolean;
+  devices: NativeDeviceInfo[];
+  /** Intra-op CPU threads torch uses. */
+  numThreads: number;
+  /** The .node file loaded and how it was chosen. */
+  binary: { path: string; origin: string; variant: string | null };
+  /** Where libtorch was found ("system", "python3", "TORCHVID_LIBTORCH", "Torch_DIR") and its lib folder. */
+  libtorch: { source: string; libDir: string | null; version: string | null } | null;
+}
+
+export function info(): TorchvidInfo {
+  const n = native().info();
+  const b = loadedBinary();
+  return {
+    addonVersion: n.addonVersion,
+    libtorchVersion: n.torchVersion,
+    cudaBuild: n.cudaBuild,
+    cudaVersion: n.cudaVersion,
+    cudaAvailable: n.cudaAvailable,
+    devices: n.devices,
+    numThreads: n.numThreads,
+    binary: { path: b.path, origin: b.origin, variant: b.manifest?.variant ?? null },
+    libtorch: b.libtorch ? { source: b.libtorch.source, libDir: b.libtorch.libDir, version: b.libtorch.version } : null,
+  };
+}
+
+/** "cuda" when a CUDA device is usable, else "cpu". */
+export function defaultDevice(): Device {
+  return native().info().cudaAvailable ? "cuda" : "cpu";
+}
+
+function deviceIndex(device: Device | number): number {
+  if (typeof device === "number") return expectInt(device, "device", { min: 0 });
+  const d = checkDevice(device);
+  return d === "cpu" || d === "cuda" ? 0 : Number(d.split(":")[1]);
+}
+
+/** CUDA caching-allocator statistics in bytes (throws ERR_TORCHVID_DEVICE on CPU-only builds). */
+export function memoryStats(device: Device | number = 0): NativeMemoryStats {
+  const index = deviceIndex(device);
+  return wrapNative(() => native().memoryStats(index), "ERR_TORCHVID_DEVICE");
+}
+
+export function resetPeakMemoryStats(device: Device | number = 0): void {
+  const index = deviceIndex(device);
+  wrapNative(() => native().resetPeakMemoryStats(index), "ERR_TORCHVID_DEVICE");
+}
+
+/** Returns cached, unused GPU memory to the driver. */
+export function emptyCache(): void {
+  native().emptyCache();
+}
+
+/** Waits until all queued GPU work finished (for timing). */
+export async function synchronize(device: Device | number = 0): Promise<void> {
+  const index = deviceIndex(device);
+  if (typeof device === "string" && device === "cpu") return;
+  await wrapNative(() => native().synchronize(index), "ERR_TORCHVID_DEVICE");
+}
+
+/** Sets the number of CPU threads torch uses for one op. */
+export function setNumThreads(n: number): void {
+  native().setNumThreads(expectInt(n, "n", { min: 1 }));
+}
