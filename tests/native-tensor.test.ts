@@ -14,10 +14,10 @@ describe("Tensor creation and read-back", () => {
     assert.equal(f.dtype, "float32");
     assert.equal(f.device, "cpu");
     assert.deepEqual(arr(f), [1.5, -2, 3, 4, 5, 6]);
-    assert.deepEqual(Array.from(Tensor.from(new Int32Array([7, -8]), [2]).dataSync()), [7, -8]);
-    assert.deepEqual(Array.from(Tensor.from(new Uint8Array([0, 255]), [2]).dataSync()), [0, 255]);
-    assert.deepEqual(Array.from(Tensor.from(new Float64Array([0.1, 1e300]), [2]).dataSync()), [0.1, 1e300]);
-    assert.deepEqual(Array.from(Tensor.from(new BigInt64Array([2n ** 40n]), [1]).dataSync()), [2n ** 40n]);
+    assert.deepEqual(Array.from(Tensor.from(new Int32Array([7, -8]), [2]).dataSync() as Int32Array), [7, -8]);
+    assert.deepEqual(Array.from(Tensor.from(new Uint8Array([0, 255]), [2]).dataSync() as Uint8Array), [0, 255]);
+    assert.deepEqual(Array.from(Tensor.from(new Float64Array([0.1, 1e300]), [2]).dataSync() as Float64Array), [0.1, 1e300]);
+    assert.deepEqual(Array.from(Tensor.from(new BigInt64Array([2n ** 40n]), [1]).dataSync() as BigInt64Array), [2n ** 40n]);
     assert.equal(Tensor.from(new Float64Array([1]), [1]).dtype, "float64");
   });
 
@@ -26,7 +26,7 @@ describe("Tensor creation and read-back", () => {
     assert.equal(b.dtype, "bfloat16");
     assert.deepEqual(arr(b), [1, 3.140625]);
     const u = Tensor.from([1.4, 1.6, 254.7], [3]).round().to("uint8");
-    assert.deepEqual(Array.from(u.dataSync()), [1, 2, 255]);
+    assert.deepEqual(Array.from(u.dataSync() as Uint8Array), [1, 2, 255]);
   });
 
   it("reads asynchronously with data()", async () => {

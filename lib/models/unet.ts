@@ -1,0 +1,67 @@
+/** The exported UNet3DConditionModel: noise prediction, and forward chunking as a run-time setting. */
+import { TorchModule } from "../module.ts";
+import { Tensor } from "../tensor.ts";
+import { expectInt, expectOneOf } from "../validate.ts";
+import { ModuleComponent } from "./component.ts";
+
+export interface ForwardChunkingOptions {
+  /**
+   * Rows of the feed-forward input processed at once in every transformer block. Smaller uses less
+   * memory; the result never changes. Defaults to 1 (as diffusers).
+   */
+  chunkSize?: number;
+  /** The dimension to chunk: 0 = batch (x frames), 1 = tokens. Defaults to 0 (as diffusers). */
+  dim?: 0 | 1;
+}
+
+export class UNet3DConditionModel extends ModuleComponent {
+  /** The diffusers config.json of this UNet (snake_case keys). */
+  readonly config: Readonly<Record<string, unknown>>;
+  #chunking: { chunkSize: number; dim: 0 | 1 } | null = null;
+
+  constructor(module: TorchModule, config: Record<string, unknown>) {
+    super(module);
+    this.config = config;
+  }
+
+  get inChannels(): number {
+    return Number(this.config.in_channels ?? 4);
+  }
+  get sampleSize(): number {
+    return Number(this.config.sample_size ?? 32);
+  }
+  /** Latent sizes must be multiples of this (2^(down blocks - 1)). */
+  get spatialMultiple(): number {
+    const blocks = (this.config.block_out_channels as number[] | undefined)?.length ?? 4;
+    return 2 ** (blocks - 1);
+  }
+
+  /** Predicts the noise for latents [B, C, F, h, w] at `timestep`, conditioned on [B, 77, D] embeddings. */
+  async forward(sample: Tensor, timestep: number, encoderHiddenStates: Tensor): Promise<Tensor> {
+    const t = Tensor.from(new Float32Array([timestep]), [], { device: sample.device as never });
+    try {
+      return await this.module.forwardTensor(sample, t, encoderHiddenStates);
+    } finally {
+      t.dispose();
+    }
+  }
+
+  /** Runs every transformer feed-forward in chunks (diffusers `enable_forward_chunking`). */
+  enableForwardChunking(options: ForwardChunkingOptions = {}): void {
+    const chunkSize = options.chunkSize === undefined ? 1 : expectInt(options.chunkSize, "chunkSize", { min: 1 });
+    const dim = options.dim === undefined ? 0 : (expectOneOf(String(options.dim), "dim", ["0", "1"]) === "0" ? 0 : 1);
+    this.module.setAttrAll("chunk_dim", dim);
+    this.module.setAttrAll("chunk_size", chunkSize);
+    this.#chunking = { chunkSize, dim };
+  }
+
+  disableForwardChunking(): void {
+    this.module.setAttrAll("chunk_size", 0);
+    this.#chunking = null;
+  }
+
+  /** The active chunking, or null. */
+  get forwardChunking(): { chunkSize: number; dim: 0 | 1 } | null {
+    return this.#chunking;
+  }
+}
