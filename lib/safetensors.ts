@@ -78,7 +78,8 @@ function halfToFloat(h: number): number {
 /** Decodes a floating-point entry (F32/F16/BF16/F64) to float32 values. */
 export function toFloat32(entry: SafetensorsEntry): Float32Array {
   const { bytes, dtype } = entry;
-  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
+  // new Uint8Array(view) copies (Buffer#slice would not), giving an aligned buffer at offset 0.
+  const aligned = bytes.byteOffset % 8 === 0 ? bytes : new Uint8Array(bytes);
   const n = entry.shape.reduce((a, b) => a * b, 1);
   switch (dtype) {
     case "F32":
@@ -102,7 +103,7 @@ export function toFloat32(entry: SafetensorsEntry): Float32Array {
 
 /** Decodes an integer entry (I64/I32/U8/...) to JS numbers. */
 export function toNumbers(entry: SafetensorsEntry): number[] {
-  const aligned = entry.bytes.slice();
+  const aligned = new Uint8Array(entry.bytes);
   const n = entry.shape.reduce((a, b) => a * b, 1);
   switch (entry.dtype) {
     case "I64":
