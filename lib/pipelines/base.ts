@@ -474,7 +474,8 @@ export abstract class VideoDiffusionPipeline {
     const n = expectInt(value, name, { min: 8 });
     if (n % 8 !== 0 || n % this.vaeScaleFactor !== 0) {
       const step = Math.max(8, this.vaeScaleFactor);
-      throw new RangeError(`${name} must be divisible by ${step} but received ${n}: try ${Math.round(n / step) * step || step}`);
+      const below = Math.floor(n / step) * step;
+      throw new RangeError(`${name} must be divisible by ${step} but received ${n}: try ${below >= step ? `${below} or ` : ""}${below + step}`);
     }
     return n;
   }
