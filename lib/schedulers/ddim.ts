@@ -1,0 +1,173 @@
+/**
+ * DDIMScheduler (Song et al. 2020, https://arxiv.org/abs/2010.02502), as diffusers 0.27.2
+ * scheduling_ddim.py: eta, clip_sample / thresholding, set_alpha_to_one, steps_offset,
+ * timestep_spacing, prediction_type, rescale_betas_zero_snr.
+ */
+import type { Tensor } from "../tensor.ts";
+import { expectNumber } from "../validate.ts";
+import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
+import { betaKeys, K, PREDICTION_TYPES } from "./keys.ts";
+import { f32, roundHalfEven, spacedTimesteps, type TimestepSpacing, trainingSchedule } from "./math.ts";
+import { lincomb, release, stepNoise, thresholdSample } from "./ops.ts";
+
+export interface DDIMConfig {
+  num_train_timesteps?: number;
+  beta_start?: number;
+  beta_end?: number;
+  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2";
+  trained_betas?: number[] | null;
+  clip_sample?: boolean;
+  set_alpha_to_one?: boolean;
+  steps_offset?: number;
+  prediction_type?: (typeof PREDICTION_TYPES)[number];
+  thresholding?: boolean;
+  dynamic_thresholding_ratio?: number;
+  clip_sample_range?: number;
+  sample_max_value?: number;
+  timestep_spacing?: TimestepSpacing;
+  rescale_betas_zero_snr?: boolean;
+}
+
+/**
+ * x0 and epsilon predicted from a model output (diffusers' step 3 of DDIM/DDPM/LCM), with
+ * clipping or dynamic thresholding of x0. Returns new tensors (eps may be `modelOutput` itself).
+ */
+export function predictX0AndEps(
+  s: Scheduler,
+  modelOutput: Tensor,
+  sample: Tensor,
+  alphaProdT: number,
+  options: { needEps: boolean; useClippedModelOutput?: boolean },
+): { x0: Tensor; eps: Tensor | null } {
+  const c = s.config;
+  const sa = f32(Math.sqrt(alphaProdT));
+  const sb = f32(Math.sqrt(f32(1 - alphaProdT)));
+  let x0: Tensor;
+  let eps: Tensor | null = null;
+  switch (c.prediction_type) {
+    case "epsilon":
+      x0 = sample.axpby(1 / sa, -sb / sa, modelOutput);
+      eps = modelOutput;
+      break;
+    case "sample":
+      x0 = modelOutput.clone();
+      if (options.needEps) eps = sample.axpby(1 / sb, -sa / sb, modelOutput);
+      break;
+    case "v_prediction":
+      x0 = sample.axpby(sa, -sb, modelOutput);
+      if (options.needEps) eps = modelOutput.axpby(sa, sb, sample);
+      break;
+    default:
+      throw new RangeError(`prediction_type given as ${String(c.prediction_type)} must be one of "epsilon", "sample", or "v_prediction" for ${s.className}`);
+  }
+  let clipped = false;
+  if (c.thresholding === true) {
+    const t = thresholdSample(x0, c.dynamic_thresholding_ratio as number, c.sample_max_value as number);
+    x0.dispose();
+    x0 = t;
+    clipped = true;
+  } else if (c.clip_sample === true) {
+    const r = c.clip_sample_range as number;
+    const t = x0.clamp(-r, r);
+    x0.dispose();
+    x0 = t;
+    clipped = true;
+  }
+  if (options.useClippedModelOutput && clipped && options.needEps) {
+    if (eps !== null && eps !== modelOutput) eps.dispose();
+    eps = sample.axpby(1 / sb, -sa / sb, x0);
+  }
+  return { x0, eps };
+}
+
+export class DDIMScheduler extends Scheduler {
+  static override readonly className = "DDIMScheduler";
+  static override readonly configSpec: ConfigSpec = {
+    ...betaKeys(),
+    clip_sample: K.bool(true),
+    set_alpha_to_one: K.bool(true),
+    steps_offset: K.int(0),
+    prediction_type: K.prediction(),
+    thresholding: K.bool(false),
+    dynamic_thresholding_ratio: K.num(0.995),
+    clip_sample_range: K.num(1.0),
+    sample_max_value: K.num(1.0),
+    timestep_spacing: K.spacing("leading"),
+    rescale_betas_zero_snr: K.bool(false),
+  };
+
+  readonly betas: Float32Array;
+  readonly alphasCumprod: Float32Array;
+  readonly finalAlphaCumprod: number;
+
+  constructor(config: DDIMConfig = {}) {
+    super(config as Record<string, unknown>);
+    const { betas, alphasCumprod } = trainingSchedule(this.config, DDIMScheduler.className);
+    this.betas = betas;
+    this.alphasCumprod = alphasCumprod;
+    this.finalAlphaCumprod = this.config.set_alpha_to_one ? 1.0 : alphasCumprod[0];
+    this.timesteps = Array.from({ length: this.numTrainTimesteps }, (_, i) => this.numTrainTimesteps - 1 - i);
+  }
+
+  protected override get supportsBeginIndex(): boolean {
+    return false;
+  }
+
+  protected buildSchedule(n: number): void {
+    const spacing = this.config.timestep_spacing as TimestepSpacing;
+    const raw = spacedTimesteps(spacing, this.numTrainTimesteps, n, this.config.steps_offset as number, this.className);
+    this.timesteps = spacing === "linspace" ? raw.map(roundHalfEven) : raw;
+    this.numInferenceSteps = n;
+  }
+
+  private alphaAt(t: number): number {
+    return t >= 0 ? this.alphasCumprod[t] : this.finalAlphaCumprod;
+  }
+
+  private variance(t: number, prev: number): number {
+    const a = this.alphasCumprod[t];
+    const ap = this.alphaAt(prev);
+    const b = f32(1 - a);
+    const bp = f32(1 - ap);
+    return f32(f32(bp / b) * f32(1 - f32(a / ap)));
+  }
+
+  /**
+   * One DDIM step (formulas 12 and 16 of the paper). `eta` (default 0) weights the added noise;
+   * with eta > 0 the noise comes from `noise` or is drawn from `generator`.
+   */
+  step(modelOutput: Tensor, timestep: number, sample: Tensor, options: StepOptions & { useClippedModelOutput?: boolean } = {}): Tensor {
+    this.checkStepArgs(modelOutput, timestep, sample);
+    const eta = options.eta === undefined ? 0 : expectNumber(options.eta, "eta", { min: 0 });
+    const t = timestep;
+    const prev = t - Math.floor(this.numTrainTimesteps / (this.numInferenceSteps as number));
+    const a = this.alphasCumprod[t];
+    if (a === undefined) throw new RangeError(`timestep ${t} is outside 0..${this.numTrainTimesteps - 1}`);
+    const ap = this.alphaAt(prev);
+    const { x0, eps } = predictX0AndEps(this, modelOutput, sample, a, { needEps: true, useClippedModelOutput: options.useClippedModelOutput });
+    const variance = this.variance(t, prev);
+    const std = f32(eta * f32(Math.sqrt(variance)));
+    const dirCoef = f32(Math.sqrt(f32(f32(1 - ap) - f32(std * std))));
+    const sap = f32(Math.sqrt(ap));
+    let prevSample = lincomb([
+      [sap, x0],
+      [dirCoef, eps as Tensor],
+    ]);
+    if (eta > 0) {
+      const { noise, owned } = stepNoise(modelOutput, options);
+      const withNoise = prevSample.axpby(1, f32(f32(Math.sqrt(variance)) * eta), noise);
+      prevSample.dispose();
+      if (owned) noise.dispose();
+      prevSample = withNoise;
+    }
+    release([modelOutput, sample], x0, eps ?? undefined);
+    return prevSample;
+  }
+
+  protected noiseCoefficients(t: number): [number, number] {
+    const a = this.alphasCumprod[t];
+    if (a === undefined || !Number.isInteger(t)) throw new RangeError(`timestep ${t} is not an integer in 0..${this.numTrainTimesteps - 1}`);
+    return [f32(Math.sqrt(a)), f32(Math.sqrt(f32(1 - a)))];
+  }
+}
+registerSpec(DDIMScheduler.className, DDIMScheduler.configSpec);

@@ -1,0 +1,374 @@
+/**
+ * DPMSolverMultistepScheduler (DPM-Solver / DPM-Solver++, Lu et al. 2022), as diffusers 0.27.2
+ * scheduling_dpmsolver_multistep.py: solver_order 1-3, algorithm_type dpmsolver++ / dpmsolver /
+ * sde-dpmsolver++ / sde-dpmsolver, solver_type midpoint / heun, Karras or Lu-lambda sigmas,
+ * lower_order_final, euler_at_final, final_sigmas_type, thresholding.
+ */
+import type { Tensor } from "../tensor.ts";
+import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
+import { betaKeys, K } from "./keys.ts";
+import { f32, interpIndex, karrasSigmas, npArange, npLinspace, roundHalfEven, sigmasOf, sigmaToT, spacedTimesteps, type TimestepSpacing, trainingSchedule } from "./math.ts";
+import { lincomb, release, stepNoise, thresholdSample } from "./ops.ts";
+
+/** alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma * alpha_t (float32, as torch computes them). */
+export function alphaSigma(sigma: number): [number, number] {
+  const alpha = f32(1 / f32(Math.sqrt(f32(f32(sigma * sigma) + 1))));
+  return [alpha, f32(sigma * alpha)];
+}
+
+/** lambda = log(alpha_t) - log(sigma_t) (float32). */
+export function lambdaOf(alpha: number, sigma: number): number {
+  return f32(f32(Math.log(alpha)) - f32(Math.log(sigma)));
+}
+
+/**
+ * The multistep sigma schedule shared by DPM-Solver and UniPC: n+1 spaced timesteps without the
+ * last, or Karras / Lu-lambda sigmas mapped back to (rounded) timesteps.
+ */
+export function multistepSchedule(
+  s: Scheduler,
+  alphasCumprod: Float32Array,
+  n: number,
+  opts: { lastTimestep: number; karras: boolean; luLambdas?: boolean; finalSigma: "zero" | "sigma_min" | "repeat_last" | "sigma_min_or_repeat" },
+): { timesteps: number[]; sigmas: number[] } {
+  const N = s.config.num_train_timesteps as number;
+  const spacing = s.config.timestep_spacing as TimestepSpacing;
+  const offset = s.config.steps_offset as number;
+  let timesteps: number[];
+  const last = opts.lastTimestep;
+  if (spacing === "linspace") timesteps = npLinspace(0, last - 1, n + 1).map(roundHalfEven).reverse().slice(0, -1);
+  else if (spacing === "leading") {
+    const ratio = Math.floor(last / (n + 1));
+    timesteps = [];
+    for (let i = n; i >= 1; i--) timesteps.push(roundHalfEven(i * ratio) + offset);
+  } else if (spacing === "trailing") timesteps = npArange(last, 0, -(N / n)).map((t) => roundHalfEven(t) - 1);
+  else timesteps = spacedTimesteps(spacing, N, n, offset, s.className);
+  const trainSigmas = sigmasOf(alphasCumprod);
+  const logSigmas = trainSigmas.map((v) => f32(Math.log(v)));
+  let sigmas: number[];
+  if (opts.karras) {
+    const flipped = Array.from(trainSigmas).reverse();
+    const ks = karrasSigmas(flipped[flipped.length - 1], flipped[0], n);
+    timesteps = ks.map((sg) => roundHalfEven(sigmaToT(sg, logSigmas)));
+    sigmas = ks;
+  } else if (opts.luLambdas) {
+    const lambdas = Array.from(logSigmas).reverse();
+    const lmin = lambdas[lambdas.length - 1];
+    const lmax = lambdas[0];
+    const ls = npLinspace(0, 1, n).map((r) => lmax + r * (lmin - lmax));
+    const sg = ls.map(Math.exp);
+    timesteps = sg.map((v) => roundHalfEven(sigmaToT(v, logSigmas)));
+    sigmas = sg;
+  } else {
+    sigmas = timesteps.map((t) => interpIndex(t, trainSigmas));
+  }
+  let sigmaLast: number;
+  if (opts.finalSigma === "repeat_last" || (opts.finalSigma === "sigma_min_or_repeat" && (opts.karras || opts.luLambdas))) sigmaLast = sigmas[sigmas.length - 1];
+  else if (opts.finalSigma === "zero") sigmaLast = 0;
+  else sigmaLast = f32(Math.sqrt(f32(f32(1 - alphasCumprod[0]) / alphasCumprod[0])));
+  sigmas = [...sigmas, sigmaLast].map(f32);
+  return { timesteps, sigmas };
+}
+
+export interface DPMSolverMultistepConfig {
+  num_train_timesteps?: number;
+  beta_start?: number;
+  beta_end?: number;
+  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2";
+  trained_betas?: number[] | null;
+  solver_order?: 1 | 2 | 3;
+  prediction_type?: "epsilon" | "v_prediction" | "sample";
+  thresholding?: boolean;
+  dynamic_thresholding_ratio?: number;
+  sample_max_value?: number;
+  algorithm_type?: "dpmsolver++" | "dpmsolver" | "sde-dpmsolver++" | "sde-dpmsolver";
+  solver_type?: "midpoint" | "heun";
+  lower_order_final?: boolean;
+  euler_at_final?: boolean;
+  use_karras_sigmas?: boolean;
+  use_lu_lambdas?: boolean;
+  final_sigmas_type?: "zero" | "sigma_min";
+  lambda_min_clipped?: number;
+  variance_type?: "learned" | "learned_range" | null;
+  timestep_spacing?: TimestepSpacing;
+  steps_offset?: number;
+  rescale_betas_zero_snr?: boolean;
+}
+
+export class DPMSolverMultistepScheduler extends Scheduler {
+  static override readonly className = "DPMSolverMultistepScheduler";
+  static override readonly configSpec: ConfigSpec = {
+    ...betaKeys(),
+    solver_order: { default: 2, kind: { type: "int", min: 1 } },
+    prediction_type: K.prediction(),
+    thresholding: K.bool(false),
+    dynamic_thresholding_ratio: K.num(0.995),
+    sample_max_value: K.num(1.0),
+    algorithm_type: K.oneOf("dpmsolver++", ["dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++", "deis"]),
+    solver_type: K.oneOf("midpoint", ["midpoint", "heun", "logrho", "bh1", "bh2"]),
+    lower_order_final: K.bool(true),
+    euler_at_final: K.bool(false),
+    use_karras_sigmas: K.bool(false),
+    use_lu_lambdas: K.bool(false),
+    final_sigmas_type: K.oneOf("zero", ["zero", "sigma_min"]),
+    lambda_min_clipped: K.num(-Infinity),
+    variance_type: K.oneOf(null, ["learned", "learned_range"], true),
+    timestep_spacing: K.spacing("linspace"),
+    steps_offset: K.int(0),
+    rescale_betas_zero_snr: K.bool(false),
+  };
+
+  readonly betas: Float32Array;
+  readonly alphasCumprod: Float32Array;
+  /** sigma of each entry of `timesteps`, plus the final one. */
+  sigmas: number[] = [];
+  private modelOutputs: (Tensor | null)[] = [];
+  private lowerOrderNums = 0;
+
+  constructor(config: DPMSolverMultistepConfig = {}) {
+    super(config as Record<string, unknown>);
+    const c = this.config as Record<string, unknown>;
+    if (c.solver_order !== 1 && c.solver_order !== 2 && c.solver_order !== 3) throw new RangeError(`Expected solver_order 1, 2 or 3 for DPMSolverMultistepScheduler but received ${String(c.solver_order)}`);
+    if (c.algorithm_type === "deis") c.algorithm_type = "dpmsolver++";
+    if (["logrho", "bh1", "bh2"].includes(c.solver_type as string)) c.solver_type = "midpoint";
+    if (!String(c.algorithm_type).endsWith("dpmsolver++") && c.final_sigmas_type === "zero") {
+      throw new RangeError(`final_sigmas_type "zero" is not supported for algorithm_type "${String(c.algorithm_type)}": choose "sigma_min" instead`);
+    }
+    const { betas, alphasCumprod } = trainingSchedule(this.config, this.className, { zeroSnrEpsilon: true });
+    this.betas = betas;
+    this.alphasCumprod = alphasCumprod;
+    this.modelOutputs = new Array(c.solver_order as number).fill(null);
+  }
+
+  protected buildSchedule(n: number): void {
+    const N = this.numTrainTimesteps;
+    // torch.searchsorted(flip(lambda_t), lambda_min_clipped): how many (ascending) lambdas are below it.
+    const lambdas = Array.from(this.alphasCumprod, (a) => lambdaOf(f32(Math.sqrt(a)), f32(Math.sqrt(f32(1 - a))))).reverse();
+    const clip = this.config.lambda_min_clipped as number;
+    let clippedIdx = 0;
+    while (clippedIdx < lambdas.length && lambdas[clippedIdx] < clip) clippedIdx++;
+    const { timesteps, sigmas } = multistepSchedule(this, this.alphasCumprod, n, {
+      lastTimestep: N - clippedIdx,
+      karras: this.config.use_karras_sigmas === true,
+      luLambdas: this.config.use_lu_lambdas === true,
+      finalSigma: this.config.final_sigmas_type as "zero" | "sigma_min",
+    });
+    this.timesteps = timesteps;
+    this.sigmas = sigmas;
+    this.numInferenceSteps = timesteps.length;
+    this.disposeHistory();
+    this.modelOutputs = new Array(this.config.solver_order as number).fill(null);
+    this.lowerOrderNums = 0;
+  }
+
+  private disposeHistory(): void {
+    for (const t of this.modelOutputs) if (t && !t.disposed) t.dispose();
+  }
+
+  /** Frees the model outputs kept for the multistep update. */
+  override dispose(): void {
+    this.disposeHistory();
+    this.modelOutputs = this.modelOutputs.map(() => null);
+  }
+
+  protected override indexForTimestep(t: number, schedule: readonly number[] = this.timesteps): number {
+    const idx: number[] = [];
+    schedule.forEach((v, i) => {
+      if (v === t) idx.push(i);
+    });
+    if (idx.length === 0) return this.timesteps.length - 1;
+    return idx.length > 1 ? idx[1] : idx[0];
+  }
+
+  /** diffusers convert_model_output: x0 (dpmsolver++) or epsilon (dpmsolver) predictions. */
+  private convertModelOutput(modelOutput: Tensor, sample: Tensor): Tensor {
+    const c = this.config;
+    let mo = modelOutput;
+    if (c.variance_type === "learned" || c.variance_type === "learned_range") mo = modelOutput.slice(1, 0, 3);
+    const [alpha, sigma] = alphaSigma(this.sigmas[this.stepIndexValue as number]);
+    const pt = c.prediction_type;
+    let out: Tensor;
+    if (String(c.algorithm_type).endsWith("dpmsolver++")) {
+      if (pt === "epsilon") out = sample.axpby(1 / alpha, -sigma / alpha, mo);
+      else if (pt === "sample") out = mo.clone();
+      else out = sample.axpby(alpha, -sigma, mo);
+      if (c.thresholding) {
+        const t = thresholdSample(out, c.dynamic_thresholding_ratio as number, c.sample_max_value as number);
+        out.dispose();
+        out = t;
+      }
+    } else {
+      if (pt === "epsilon") out = mo.clone();
+      else if (pt === "sample") out = sample.axpby(1 / sigma, -alpha / sigma, mo);
+      else out = mo.axpby(alpha, sigma, sample);
+      if (c.thresholding) {
+        const x0 = sample.axpby(1 / alpha, -sigma / alpha, out);
+        const t = thresholdSample(x0, c.dynamic_thresholding_ratio as number, c.sample_max_value as number);
+        out.dispose();
+        out = sample.axpby(1 / sigma, -alpha / sigma, t);
+        x0.dispose();
+        t.dispose();
+      }
+    }
+    if (mo !== modelOutput) mo.dispose();
+    return out;
+  }
+
+  step(modelOutput: Tensor, timestep: number, sample: Tensor, options: StepOptions = {}): Tensor {
+    this.checkStepArgs(modelOutput, timestep, sample);
+    if (this.stepIndexValue === null) this.initStepIndex(timestep);
+    const c = this.config;
+    const i = this.stepIndexValue as number;
+    const len = this.timesteps.length;
+    const lowerOrderFinal = i === len - 1 && (c.euler_at_final === true || (c.lower_order_final === true && len < 15) || c.final_sigmas_type === "zero");
+    const lowerOrderSecond = i === len - 2 && c.lower_order_final === true && len < 15;
+    const converted = this.convertModelOutput(modelOutput, sample);
+    const order = c.solver_order as number;
+    const dropped = this.modelOutputs[0];
+    for (let k = 0; k < order - 1; k++) this.modelOutputs[k] = this.modelOutputs[k + 1];
+    this.modelOutputs[order - 1] = converted;
+    if (dropped && !this.modelOutputs.includes(dropped)) dropped.dispose();
+    const sde = String(c.algorithm_type).startsWith("sde-");
+    const drawn = sde ? stepNoise(modelOutput, options) : null;
+    const noise = drawn?.noise ?? null;
+    let prev: Tensor;
+    if (order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal) prev = this.firstOrder(converted, sample, noise);
+    else if (order === 2 || this.lowerOrderNums < 2 || lowerOrderSecond) prev = this.secondOrder(sample, noise);
+    else prev = this.thirdOrder(sample);
+    if (drawn?.owned) drawn.noise.dispose();
+    if (this.lowerOrderNums < order) this.lowerOrderNums++;
+    this.stepIndexValue = i + 1;
+    return prev;
+  }
+
+  private at(k: number): { alpha: number; sigma: number; lambda: number } {
+    const [alpha, sigma] = alphaSigma(this.sigmas[k]);
+    return { alpha, sigma, lambda: lambdaOf(alpha, sigma) };
+  }
+
+  private firstOrder(m0: Tensor, sample: Tensor, noise: Tensor | null): Tensor {
+    const i = this.stepIndexValue as number;
+    const t = this.at(i + 1);
+    const s = this.at(i);
+    const h = t.lambda - s.lambda;
+    switch (this.config.algorithm_type) {
+      case "dpmsolver++":
+        return sample.axpby(t.sigma / s.sigma, -(t.alpha * (Math.exp(-h) - 1.0)), m0);
+      case "dpmsolver":
+        return sample.axpby(t.alpha / s.alpha, -(t.sigma * (Math.exp(h) - 1.0)), m0);
+      case "sde-dpmsolver++":
+        return lincomb([
+          [(t.sigma / s.sigma) * Math.exp(-h), sample],
+          [t.alpha * (1 - Math.exp(-2.0 * h)), m0],
+          [t.sigma * Math.sqrt(1.0 - Math.exp(-2.0 * h)), noise as Tensor],
+        ]);
+      default:
+        return lincomb([
+          [t.alpha / s.alpha, sample],
+          [-2.0 * (t.sigma * (Math.exp(h) - 1.0)), m0],
+          [t.sigma * Math.sqrt(Math.exp(2 * h) - 1.0), noise as Tensor],
+        ]);
+    }
+  }
+
+  private secondOrder(sample: Tensor, noise: Tensor | null): Tensor {
+    const i = this.stepIndexValue as number;
+    const order = this.modelOutputs.length;
+    const m0 = this.modelOutputs[order - 1] as Tensor;
+    const m1 = this.modelOutputs[order - 2] as Tensor;
+    const t = this.at(i + 1);
+    const s0 = this.at(i);
+    const s1 = this.at(i - 1);
+    const h = t.lambda - s0.lambda;
+    const h0 = s0.lambda - s1.lambda;
+    const r0 = h0 / h;
+    // D0 = m0, D1 = (m0 - m1) / r0: the update is a*sample + b*D0 + c*D1 = a*sample + (b + c/r0)*m0 - (c/r0)*m1.
+    let a: number;
+    let b: number;
+    let d: number;
+    let z = 0;
+    const midpoint = this.config.solver_type === "midpoint";
+    switch (this.config.algorithm_type) {
+      case "dpmsolver++":
+        a = t.sigma / s0.sigma;
+        b = -(t.alpha * (Math.exp(-h) - 1.0));
+        d = midpoint ? -0.5 * (t.alpha * (Math.exp(-h) - 1.0)) : t.alpha * ((Math.exp(-h) - 1.0) / h + 1.0);
+        break;
+      case "dpmsolver":
+        a = t.alpha / s0.alpha;
+        b = -(t.sigma * (Math.exp(h) - 1.0));
+        d = midpoint ? -0.5 * (t.sigma * (Math.exp(h) - 1.0)) : -(t.sigma * ((Math.exp(h) - 1.0) / h - 1.0));
+        break;
+      case "sde-dpmsolver++":
+        a = (t.sigma / s0.sigma) * Math.exp(-h);
+        b = t.alpha * (1 - Math.exp(-2.0 * h));
+        d = midpoint ? 0.5 * (t.alpha * (1 - Math.exp(-2.0 * h))) : t.alpha * ((1.0 - Math.exp(-2.0 * h)) / (-2.0 * h) + 1.0);
+        z = t.sigma * Math.sqrt(1.0 - Math.exp(-2.0 * h));
+        break;
+      default:
+        a = t.alpha / s0.alpha;
+        b = -2.0 * (t.sigma * (Math.exp(h) - 1.0));
+        d = midpoint ? -(t.sigma * (Math.exp(h) - 1.0)) : -2.0 * (t.sigma * ((Math.exp(h) - 1.0) / h - 1.0));
+        z = t.sigma * Math.sqrt(Math.exp(2.0 * h) - 1.0);
+    }
+    const D1 = m0.axpby(1 / r0, -1 / r0, m1);
+    const terms: [number, Tensor][] = [
+      [a, sample],
+      [b, m0],
+      [d, D1],
+    ];
+    if (z !== 0 && noise) terms.push([z, noise]);
+    const out = lincomb(terms);
+    D1.dispose();
+    return out;
+  }
+
+  private thirdOrder(sample: Tensor): Tensor {
+    const i = this.stepIndexValue as number;
+    const order = this.modelOutputs.length;
+    const m0 = this.modelOutputs[order - 1] as Tensor;
+    const m1 = this.modelOutputs[order - 2] as Tensor;
+    const m2 = this.modelOutputs[order - 3] as Tensor;
+    const t = this.at(i + 1);
+    const s0 = this.at(i);
+    const s1 = this.at(i - 1);
+    const s2 = this.at(i - 2);
+    const h = t.lambda - s0.lambda;
+    const h0 = s0.lambda - s1.lambda;
+    const h1 = s1.lambda - s2.lambda;
+    const r0 = h0 / h;
+    const r1 = h1 / h;
+    const D1_0 = m0.axpby(1 / r0, -1 / r0, m1);
+    const D1_1 = m1.axpby(1 / r1, -1 / r1, m2);
+    const diff = D1_0.sub(D1_1);
+    const D1 = D1_0.axpby(1, r0 / (r0 + r1), diff);
+    const D2 = diff.mul(1 / (r0 + r1));
+    let out: Tensor;
+    if (this.config.algorithm_type === "dpmsolver++") {
+      out = lincomb([
+        [t.sigma / s0.sigma, sample],
+        [-(t.alpha * (Math.exp(-h) - 1.0)), m0],
+        [t.alpha * ((Math.exp(-h) - 1.0) / h + 1.0), D1],
+        [-(t.alpha * ((Math.exp(-h) - 1.0 + h) / h ** 2 - 0.5)), D2],
+      ]);
+    } else if (this.config.algorithm_type === "dpmsolver") {
+      out = lincomb([
+        [t.alpha / s0.alpha, sample],
+        [-(t.sigma * (Math.exp(h) - 1.0)), m0],
+        [-(t.sigma * ((Math.exp(h) - 1.0) / h - 1.0)), D1],
+        [-(t.sigma * ((Math.exp(h) - 1.0 - h) / h ** 2 - 0.5)), D2],
+      ]);
+    } else {
+      throw new RangeError(`solver_order 3 is not implemented for algorithm_type "${String(this.config.algorithm_type)}" (diffusers neither): use solver_order 2`);
+    }
+    release([], D1_0, D1_1, diff, D1, D2);
+    return out;
+  }
+
+  protected noiseCoefficients(t: number): [number, number] {
+    if (this.numInferenceSteps === null) throw new Error(`${this.className}: call setTimesteps before addNoise`);
+    const idx = this.beginIndexValue ?? this.indexForTimestep(t);
+    return alphaSigma(this.sigmas[idx]);
+  }
+}
+registerSpec(DPMSolverMultistepScheduler.className, DPMSolverMultistepScheduler.configSpec);

@@ -1,0 +1,270 @@
+/**
+ * UniPCMultistepScheduler (UniPC: unified predictor-corrector, Zhao et al. 2023), as diffusers
+ * 0.27.2 scheduling_unipc_multistep.py: B(h) variants bh1 / bh2, predict_x0 or noise prediction,
+ * solver_order, lower_order_final, disable_corrector, Karras sigmas, thresholding.
+ */
+import type { Tensor } from "../tensor.ts";
+import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
+import { alphaSigma, lambdaOf, multistepSchedule } from "./dpmsolver-multistep.ts";
+import { betaKeys, K } from "./keys.ts";
+import { type TimestepSpacing, trainingSchedule } from "./math.ts";
+import { lincomb, release, thresholdSample } from "./ops.ts";
+
+/** Solves the small dense system A x = b (Gaussian elimination with partial pivoting). */
+export function solveLinear(A: number[][], b: number[]): number[] {
+  const n = b.length;
+  const M = A.map((row, i) => [...row.slice(0, n), b[i]]);
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(M[r][c]) > Math.abs(M[p][c])) p = r;
+    [M[c], M[p]] = [M[p], M[c]];
+    for (let r = c + 1; r < n; r++) {
+      const f = M[r][c] / M[c][c];
+      for (let k = c; k <= n; k++) M[r][k] -= f * M[c][k];
+    }
+  }
+  const x = new Array<number>(n).fill(0);
+  for (let r = n - 1; r >= 0; r--) {
+    let s = M[r][n];
+    for (let k = r + 1; k < n; k++) s -= M[r][k] * x[k];
+    x[r] = s / M[r][r];
+  }
+  return x;
+}
+
+export interface UniPCMultistepConfig {
+  num_train_timesteps?: number;
+  beta_start?: number;
+  beta_end?: number;
+  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2";
+  trained_betas?: number[] | null;
+  solver_order?: number;
+  prediction_type?: "epsilon" | "v_prediction" | "sample";
+  thresholding?: boolean;
+  dynamic_thresholding_ratio?: number;
+  sample_max_value?: number;
+  predict_x0?: boolean;
+  solver_type?: "bh1" | "bh2";
+  lower_order_final?: boolean;
+  disable_corrector?: number[];
+  solver_p?: null;
+  use_karras_sigmas?: boolean;
+  timestep_spacing?: TimestepSpacing;
+  steps_offset?: number;
+}
+
+export class UniPCMultistepScheduler extends Scheduler {
+  static override readonly className = "UniPCMultistepScheduler";
+  static override readonly configSpec: ConfigSpec = {
+    ...betaKeys(),
+    solver_order: K.int(2, 1),
+    prediction_type: K.prediction(),
+    thresholding: K.bool(false),
+    dynamic_thresholding_ratio: K.num(0.995),
+    sample_max_value: K.num(1.0),
+    predict_x0: K.bool(true),
+    solver_type: K.oneOf("bh2", ["bh1", "bh2", "midpoint", "heun", "logrho"]),
+    lower_order_final: K.bool(true),
+    disable_corrector: { default: [], kind: { type: "numbers", int: true } },
+    solver_p: { default: null, kind: { type: "any" } },
+    use_karras_sigmas: K.bool(false),
+    timestep_spacing: K.spacing("linspace"),
+    steps_offset: K.int(0),
+  };
+
+  readonly betas: Float32Array;
+  readonly alphasCumprod: Float32Array;
+  sigmas: number[] = [];
+  private modelOutputs: (Tensor | null)[] = [];
+  private lowerOrderNums = 0;
+  private lastSample: Tensor | null = null;
+  private thisOrder = 1;
+
+  constructor(config: UniPCMultistepConfig = {}) {
+    super(config as Record<string, unknown>);
+    const c = this.config as Record<string, unknown>;
+    if (["midpoint", "heun", "logrho"].includes(c.solver_type as string)) c.solver_type = "bh2";
+    if (c.solver_p !== null) throw new RangeError("UniPCMultistepScheduler: solver_p (an external predictor scheduler) is not supported by torchvid");
+    const { betas, alphasCumprod } = trainingSchedule(this.config, this.className);
+    this.betas = betas;
+    this.alphasCumprod = alphasCumprod;
+  }
+
+  protected buildSchedule(n: number): void {
+    const { timesteps, sigmas } = multistepSchedule(this, this.alphasCumprod, n, {
+      lastTimestep: this.numTrainTimesteps,
+      karras: this.config.use_karras_sigmas === true,
+      // diffusers 0.27.2 UniPC: Karras sigmas repeat their last value, otherwise the last is sigma(t=0).
+      finalSigma: "sigma_min_or_repeat",
+    });
+    this.timesteps = timesteps;
+    this.sigmas = sigmas;
+    this.numInferenceSteps = timesteps.length;
+    this.dispose();
+    this.modelOutputs = new Array(this.config.solver_order as number).fill(null);
+    this.lowerOrderNums = 0;
+    this.thisOrder = 1;
+  }
+
+  /** Frees the tensors kept between steps (model outputs, last sample). */
+  override dispose(): void {
+    for (const t of this.modelOutputs) if (t && !t.disposed) t.dispose();
+    this.modelOutputs = this.modelOutputs.map(() => null);
+    if (this.lastSample && !this.lastSample.disposed) this.lastSample.dispose();
+    this.lastSample = null;
+  }
+
+  protected override indexForTimestep(t: number, schedule: readonly number[] = this.timesteps): number {
+    const idx: number[] = [];
+    schedule.forEach((v, i) => {
+      if (v === t) idx.push(i);
+    });
+    if (idx.length === 0) return this.timesteps.length - 1;
+    return idx.length > 1 ? idx[1] : idx[0];
+  }
+
+  private convertModelOutput(modelOutput: Tensor, sample: Tensor): Tensor {
+    const c = this.config;
+    const [alpha, sigma] = alphaSigma(this.sigmas[this.stepIndexValue as number]);
+    const pt = c.prediction_type;
+    if (c.predict_x0) {
+      let x0: Tensor;
+      if (pt === "epsilon") x0 = sample.axpby(1 / alpha, -sigma / alpha, modelOutput);
+      else if (pt === "sample") x0 = modelOutput.clone();
+      else x0 = sample.axpby(alpha, -sigma, modelOutput);
+      if (c.thresholding) {
+        const t = thresholdSample(x0, c.dynamic_thresholding_ratio as number, c.sample_max_value as number);
+        x0.dispose();
+        x0 = t;
+      }
+      return x0;
+    }
+    if (pt === "epsilon") return modelOutput.clone();
+    if (pt === "sample") return sample.axpby(1 / sigma, -alpha / sigma, modelOutput);
+    return modelOutput.axpby(alpha, sigma, sample);
+  }
+
+  private at(k: number): { alpha: number; sigma: number; lambda: number } {
+    const [alpha, sigma] = alphaSigma(this.sigmas[k]);
+    return { alpha, sigma, lambda: lambdaOf(alpha, sigma) };
+  }
+
+  /** R (powers of rks) and b of the UniPC linear system, plus h_phi_1 and B(h). */
+  private system(h: number, rks: number[], order: number): { R: number[][]; b: number[]; hPhi1: number; Bh: number } {
+    const hh = this.config.predict_x0 ? -h : h;
+    const hPhi1 = Math.expm1(hh);
+    let hPhiK = hPhi1 / hh - 1;
+    let factorial = 1;
+    const Bh = this.config.solver_type === "bh1" ? hh : Math.expm1(hh);
+    const R: number[][] = [];
+    const b: number[] = [];
+    for (let i = 1; i <= order; i++) {
+      R.push(rks.map((r) => r ** (i - 1)));
+      b.push((hPhiK * factorial) / Bh);
+      factorial *= i + 1;
+      hPhiK = hPhiK / hh - 1 / factorial;
+    }
+    return { R, b, hPhi1, Bh };
+  }
+
+  /** Base of both updates: (sigma_t/sigma_s0) x - alpha_t h_phi_1 m0 (or the noise-prediction form). */
+  private baseCoefs(t: { alpha: number; sigma: number }, s0: { alpha: number; sigma: number }, hPhi1: number, Bh: number): { cx: number; cm0: number; cres: number } {
+    if (this.config.predict_x0) return { cx: t.sigma / s0.sigma, cm0: -t.alpha * hPhi1, cres: -t.alpha * Bh };
+    return { cx: t.alpha / s0.alpha, cm0: -t.sigma * hPhi1, cres: -t.sigma * Bh };
+  }
+
+  private predictor(sample: Tensor, order: number): Tensor {
+    const i = this.stepIndexValue as number;
+    const L = this.modelOutputs.length;
+    const m0 = this.modelOutputs[L - 1] as Tensor;
+    const t = this.at(i + 1);
+    const s0 = this.at(i);
+    const h = t.lambda - s0.lambda;
+    const rks: number[] = [];
+    const D1s: Tensor[] = [];
+    for (let k = 1; k < order; k++) {
+      const sk = this.at(i - k);
+      const mk = this.modelOutputs[L - (k + 1)] as Tensor;
+      const rk = (sk.lambda - s0.lambda) / h;
+      rks.push(rk);
+      D1s.push(mk.axpby(1 / rk, -1 / rk, m0));
+    }
+    rks.push(1.0);
+    const { R, b, hPhi1, Bh } = this.system(h, rks, order);
+    let rhosP: number[] = [];
+    if (D1s.length > 0) rhosP = order === 2 ? [0.5] : solveLinear(R.slice(0, -1).map((r) => r.slice(0, -1)), b.slice(0, -1));
+    const { cx, cm0, cres } = this.baseCoefs(t, s0, hPhi1, Bh);
+    const out = lincomb([
+      [cx, sample],
+      [cm0, m0],
+      ...D1s.map((d, k) => [cres * rhosP[k], d] as [number, Tensor]),
+    ]);
+    release([], ...D1s);
+    return out;
+  }
+
+  private corrector(modelT: Tensor, lastSample: Tensor, order: number): Tensor {
+    const i = this.stepIndexValue as number;
+    const L = this.modelOutputs.length;
+    const m0 = this.modelOutputs[L - 1] as Tensor;
+    const t = this.at(i);
+    const s0 = this.at(i - 1);
+    const h = t.lambda - s0.lambda;
+    const rks: number[] = [];
+    const D1s: Tensor[] = [];
+    for (let k = 1; k < order; k++) {
+      const sk = this.at(i - (k + 1));
+      const mk = this.modelOutputs[L - (k + 1)] as Tensor;
+      const rk = (sk.lambda - s0.lambda) / h;
+      rks.push(rk);
+      D1s.push(mk.axpby(1 / rk, -1 / rk, m0));
+    }
+    rks.push(1.0);
+    const { R, b, hPhi1, Bh } = this.system(h, rks, order);
+    const rhosC = order === 1 ? [0.5] : solveLinear(R, b);
+    const { cx, cm0, cres } = this.baseCoefs(t, s0, hPhi1, Bh);
+    const D1t = modelT.sub(m0);
+    const out = lincomb([
+      [cx, lastSample],
+      [cm0, m0],
+      ...D1s.map((d, k) => [cres * rhosC[k], d] as [number, Tensor]),
+      [cres * rhosC[rhosC.length - 1], D1t],
+    ]);
+    release([], ...D1s, D1t);
+    return out;
+  }
+
+  step(modelOutput: Tensor, timestep: number, sample: Tensor, _options: StepOptions = {}): Tensor {
+    this.checkStepArgs(modelOutput, timestep, sample);
+    if (this.stepIndexValue === null) this.initStepIndex(timestep);
+    const c = this.config;
+    const i = this.stepIndexValue as number;
+    const disabled = c.disable_corrector as number[];
+    const useCorrector = i > 0 && !disabled.includes(i - 1) && this.lastSample !== null;
+    const converted = this.convertModelOutput(modelOutput, sample);
+    let x = sample;
+    if (useCorrector) x = this.corrector(converted, this.lastSample as Tensor, this.thisOrder);
+    const order = c.solver_order as number;
+    const dropped = this.modelOutputs[0];
+    for (let k = 0; k < order - 1; k++) this.modelOutputs[k] = this.modelOutputs[k + 1];
+    this.modelOutputs[order - 1] = converted;
+    if (dropped && !this.modelOutputs.includes(dropped)) dropped.dispose();
+    let thisOrder = c.lower_order_final ? Math.min(order, this.timesteps.length - i) : order;
+    thisOrder = Math.min(thisOrder, this.lowerOrderNums + 1);
+    this.thisOrder = thisOrder;
+    // keep our own handle of the (corrected) sample: the caller may dispose `sample`.
+    if (this.lastSample && !this.lastSample.disposed) this.lastSample.dispose();
+    this.lastSample = x === sample ? sample.clone() : x;
+    const prev = this.predictor(x, thisOrder);
+    if (this.lowerOrderNums < order) this.lowerOrderNums++;
+    this.stepIndexValue = i + 1;
+    return prev;
+  }
+
+  protected noiseCoefficients(t: number): [number, number] {
+    if (this.numInferenceSteps === null) throw new Error(`${this.className}: call setTimesteps before addNoise`);
+    const idx = this.beginIndexValue ?? this.indexForTimestep(t);
+    return alphaSigma(this.sigmas[idx]);
+  }
+}
+registerSpec(UniPCMultistepScheduler.className, UniPCMultistepScheduler.configSpec);

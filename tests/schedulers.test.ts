@@ -1,0 +1,420 @@
+/**
+ * Scheduler parity with diffusers 0.27.2 (tests/fixtures/reference/schedulers).
+ *
+ * The scalar parts (configs, timesteps, sigmas, init_noise_sigma) need no addon. The step math is
+ * checked twice: on `HostTensor`, a float32 host emulation of the Tensor methods the schedulers use
+ * (always runs), and on the real libtorch `Tensor` when the addon loads.
+ *
+ * Trajectories: every step gets the recorded model output and (for stochastic steps) the recorded
+ * noise, and runs on our own previous sample, so errors would accumulate as in a real loop.
+ */
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { readSafetensors, toFloat32, toNumbers, type SafetensorsFile } from "../lib/safetensors.ts";
+import {
+  DDIMScheduler,
+  DPMSolverMultistepScheduler,
+  EulerDiscreteScheduler,
+  SCHEDULER_CLASSES,
+  schedulerFromConfig,
+  schedulerFromName,
+  type Scheduler,
+} from "../lib/schedulers/index.ts";
+
+const REF = join(import.meta.dirname, "fixtures/reference/schedulers");
+const readJson = (name: string): any => JSON.parse(readFileSync(join(REF, name), "utf8").replace(/-Infinity/g, '"-Infinity"'));
+const index = readJson("index.json");
+const baseConfig = readJson("base_scheduler_config.json");
+
+// ---- a float32 host emulation of the Tensor API the schedulers use ----------------------------
+
+const F = Math.fround;
+class HostTensor {
+  data: Float32Array;
+  shape: number[];
+  disposed = false;
+  readonly dtype = "float32";
+  readonly device = "cpu";
+  static live = 0;
+  constructor(data: Float32Array, shape: number[]) {
+    this.data = data;
+    this.shape = [...shape];
+    HostTensor.live++;
+  }
+  static from(data: Float32Array | number[], shape: number[]): HostTensor {
+    return new HostTensor(Float32Array.from(data), shape);
+  }
+  static randn(): HostTensor {
+    throw new Error("HostTensor cannot draw noise: pass `noise`");
+  }
+  private check(): void {
+    if (this.disposed) throw new Error("use after dispose");
+  }
+  private map(f: (x: number, i: number) => number): HostTensor {
+    this.check();
+    const out = new Float32Array(this.data.length);
+    for (let i = 0; i < out.length; i++) out[i] = f(this.data[i], i);
+    return new HostTensor(out, this.shape);
+  }
+  private bin(o: HostTensor | number, f: (a: number, b: number) => number): HostTensor {
+    if (typeof o === "number") {
+      const s = F(o);
+      return this.map((x) => f(x, s));
+    }
+    o.check();
+    if (o.data.length === this.data.length) return this.map((x, i) => f(x, o.data[i]));
+    // broadcast [B, 1, ...] against [B, ...]
+    const inner = this.data.length / o.data.length;
+    return this.map((x, i) => f(x, o.data[Math.floor(i / inner)]));
+  }
+  get numel(): number {
+    return this.data.length;
+  }
+  add(o: HostTensor | number, alpha = 1): HostTensor {
+    return this.bin(o, (a, b) => F(a + F(alpha * b)));
+  }
+  sub(o: HostTensor | number): HostTensor {
+    return this.bin(o, (a, b) => F(a - b));
+  }
+  mul(o: HostTensor | number): HostTensor {
+    return this.bin(o, (a, b) => F(a * b));
+  }
+  div(o: HostTensor | number): HostTensor {
+    return this.bin(o, (a, b) => F(a / b));
+  }
+  axpby(a: number, b: number, y: HostTensor): HostTensor {
+    const fa = F(a);
+    const fb = F(b);
+    return this.bin(y, (x, v) => F(F(fa * x) + F(fb * v)));
+  }
+  sqrt(): HostTensor {
+    return this.map((x) => F(Math.sqrt(x)));
+  }
+  abs(): HostTensor {
+    return this.map(Math.abs);
+  }
+  clamp(lo: number | null, hi: number | null): HostTensor {
+    return this.map((x) => Math.min(hi ?? Infinity, Math.max(lo ?? -Infinity, x)));
+  }
+  clampTensor(lo: HostTensor, hi: HostTensor): HostTensor {
+    const inner = this.data.length / lo.data.length;
+    return this.map((x, i) => Math.min(hi.data[Math.floor(i / inner)], Math.max(lo.data[Math.floor(i / inner)], x)));
+  }
+  quantile(q: number, dim: number, keepdim: boolean): HostTensor {
+    assert.equal(dim, 1);
+    assert.equal(this.shape.length, 2);
+    const [B, N] = this.shape;
+    const out = new Float32Array(B);
+    for (let b = 0; b < B; b++) {
+      const row = Array.from(this.data.subarray(b * N, (b + 1) * N)).sort((x, y) => x - y);
+      const pos = q * (N - 1);
+      const lo = Math.floor(pos);
+      const hi = Math.min(lo + 1, N - 1);
+      out[b] = F(row[lo] + (row[hi] - row[lo]) * (pos - lo));
+    }
+    return new HostTensor(out, keepdim ? [B, 1] : [B]);
+  }
+  reshape(shape: number[]): HostTensor {
+    this.check();
+    const n = this.data.length;
+    const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+    return new HostTensor(this.data.slice(), shape.map((d) => (d === -1 ? n / known : d)));
+  }
+  clone(): HostTensor {
+    return this.map((x) => x);
+  }
+  to(): HostTensor {
+    return this.clone();
+  }
+  tanh(): HostTensor {
+    return this.map((x) => F(Math.tanh(x)));
+  }
+  dataSync(): Float32Array {
+    this.check();
+    return this.data.slice();
+  }
+  dispose(): void {
+    if (!this.disposed) HostTensor.live--;
+    this.disposed = true;
+  }
+}
+
+// ---- reference data --------------------------------------------------------------------------
+
+interface Backend {
+  name: string;
+  from(data: Float32Array, shape: number[]): any;
+  read(t: any): Float32Array;
+}
+const hostBackend: Backend = { name: "host", from: (d, s) => HostTensor.from(d, s), read: (t) => t.dataSync() };
+
+async function loadNativeBackend(): Promise<Backend | null> {
+  try {
+    const { Tensor } = await import("../lib/tensor.ts");
+    const probe = Tensor.from([1, 2], [2]);
+    probe.dataSync();
+    probe.dispose();
+    return { name: "native", from: (d, s) => Tensor.from(d, s), read: (t) => t.dataSync() as Float32Array };
+  } catch (err) {
+    console.log(`# native Tensor unavailable (${(err as Error).message.split("\n")[0]}): step math checked on the host emulation only`);
+    return null;
+  }
+}
+
+const files = new Map<string, SafetensorsFile>();
+async function tensors(name: string): Promise<SafetensorsFile> {
+  if (!files.has(name)) files.set(name, await readSafetensors(join(REF, `${name}.safetensors`)));
+  return files.get(name)!;
+}
+function get(f: SafetensorsFile, key: string): { data: Float32Array; shape: number[] } {
+  const e = f.tensors.get(key);
+  assert.ok(e, `missing tensor ${key}`);
+  return { data: toFloat32(e), shape: e.shape };
+}
+function slice(t: { data: Float32Array; shape: number[] }, i: number): Float32Array {
+  const inner = t.data.length / t.shape[0];
+  return t.data.subarray(i * inner, (i + 1) * inner);
+}
+
+/** max |a - b| <= rtol * max|b| (+ a tiny absolute floor). */
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, what: string): number {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let scale = 0;
+  let err = 0;
+  for (let i = 0; i < expected.length; i++) {
+    scale = Math.max(scale, Math.abs(expected[i]));
+    err = Math.max(err, Math.abs(actual[i] - expected[i]));
+  }
+  const rel = err / Math.max(scale, 1e-30);
+  assert.ok(rel <= rtol || err < 1e-12, `${what}: max abs err ${err.toExponential(3)} = ${rel.toExponential(3)} relative (tolerance ${rtol})`);
+  return rel;
+}
+
+function makeScheduler(variant: string): Scheduler {
+  const v = index.variants[variant];
+  const cls = SCHEDULER_CLASSES[v.class as keyof typeof SCHEDULER_CLASSES];
+  assert.ok(cls, `no class ${v.class}`);
+  return (cls as any).fromConfig(baseConfig, v.overrides);
+}
+
+function normConfig(c: Record<string, unknown>): Record<string, unknown> {
+  const out = JSON.parse(JSON.stringify(c, (_k, v) => (v === -Infinity ? "-Infinity" : v)));
+  if (Array.isArray(out._use_default_values)) out._use_default_values.sort();
+  return out;
+}
+
+const variants = Object.keys(index.variants) as string[];
+
+// ---- scalar parts: no addon needed -----------------------------------------------------------
+
+describe("scheduler configs, timesteps and sigmas (no tensors)", () => {
+  for (const variant of variants) {
+    test(variant, async () => {
+      const ref = readJson(`${variant}.json`);
+      const s = makeScheduler(variant);
+      assert.deepEqual(normConfig(s.config as Record<string, unknown>), normConfig(ref.config));
+      const f = await tensors(variant);
+      for (const [n, run] of Object.entries<any>(ref.runs)) {
+        if (index.skipped[`${variant}/n${n}`]) {
+          assert.throws(() => s.setTimesteps(Number(n)), RangeError, "diffusers fails here: so should we, clearly");
+          continue;
+        }
+        s.setTimesteps(Number(n));
+        assert.deepEqual(s.timesteps, run.timesteps, `${variant} n=${n} timesteps`);
+        assert.deepEqual(s.timesteps, toNumbers(f.tensors.get(`n${n}/timesteps`)!), `${variant} n=${n} timesteps tensor`);
+        assert.equal(s.initNoiseSigma, run.init_noise_sigma, `${variant} n=${n} init_noise_sigma`);
+        assert.equal(s.order, run.order, `${variant} n=${n} order`);
+        if (run.sigmas) {
+          const sig = (s as any).sigmas as number[];
+          assert.deepEqual(Array.from(Float32Array.from(sig)), run.sigmas, `${variant} n=${n} sigmas`);
+        }
+      }
+    });
+  }
+});
+
+test("video-to-video timesteps by strength (v2v_timesteps.json)", () => {
+  const ref = readJson("v2v_timesteps.json");
+  for (const c of ref.cases) {
+    const s = makeScheduler(c.scheduler);
+    const r = s.getTimestepsForStrength(c.num_inference_steps, c.strength);
+    const what = `${c.scheduler} n=${c.num_inference_steps} strength=${c.strength}`;
+    assert.deepEqual(r.timesteps, c.timesteps, what);
+    assert.equal(r.numInferenceSteps, c.returned_num_inference_steps, what);
+    assert.deepEqual([r.latentTimestep], c.latent_timestep, what);
+    assert.equal(s.beginIndex, c.begin_index, `${what} begin_index`);
+    assert.deepEqual(s.timesteps, c.all_timesteps, what);
+  }
+});
+
+// ---- step math -------------------------------------------------------------------------------
+
+async function runTrajectories(backend: Backend, variant: string, rtol: number): Promise<number> {
+  const ref = readJson(`${variant}.json`);
+  const f = await tensors(variant);
+  const stepKwargs = index.variants[variant].step_kwargs;
+  let worst = 0;
+  for (const n of Object.keys(ref.runs)) {
+    if (index.skipped[`${variant}/n${n}`]) continue;
+    const s = makeScheduler(variant);
+    s.setTimesteps(Number(n));
+    const init = get(f, `n${n}/latents_init`);
+    const shape = init.shape;
+    const inputs = get(f, `n${n}/model_input`);
+    const outputs = get(f, `n${n}/model_output`);
+    const prevs = get(f, `n${n}/prev_sample`);
+    const noises = f.tensors.has(`n${n}/noise`) ? get(f, `n${n}/noise`) : null;
+    const drawn = f.tensors.has(`n${n}/noise_drawn`) ? toNumbers(f.tensors.get(`n${n}/noise_drawn`)!) : [];
+    let x = backend.from(init.data.slice(), shape);
+    const steps = ref.runs[n].steps as { t: number }[];
+    assert.equal(steps.length, inputs.shape[0]);
+    for (let i = 0; i < steps.length; i++) {
+      const t = s.timesteps[i];
+      assert.equal(t, steps[i].t, `${variant} n=${n} step ${i} t`);
+      const xin = s.scaleModelInput(x, t);
+      worst = Math.max(worst, assertClose(backend.read(xin), slice(inputs, i), rtol, `${variant} n=${n} step ${i} model_input`));
+      if (xin !== x) xin.dispose();
+      const mo = backend.from(slice(outputs, i).slice(), shape);
+      const noise = noises && drawn[i] ? backend.from(slice(noises, i).slice(), shape) : undefined;
+      const next = s.step(mo, t, x, { ...stepKwargs, noise });
+      worst = Math.max(worst, assertClose(backend.read(next), slice(prevs, i), rtol, `${variant} n=${n} step ${i} prev_sample`));
+      mo.dispose();
+      noise?.dispose();
+      x.dispose();
+      x = next;
+    }
+    x.dispose();
+    s.dispose();
+  }
+  return worst;
+}
+
+async function runAddNoise(backend: Backend): Promise<void> {
+  const common = await tensors("common");
+  const an = await tensors("add_noise");
+  const orig = get(common, "add_noise/original");
+  const noise = get(common, "add_noise/noise");
+  for (const [variant, cases] of Object.entries<any[]>(index.add_noise.cases)) {
+    for (const c of cases) {
+      const s = makeScheduler(variant);
+      s.setTimesteps(25);
+      assert.equal(s.timesteps[c.timestep_index], c.timestep);
+      const o = backend.from(orig.data.slice(), orig.shape);
+      const z = backend.from(noise.data.slice(), noise.shape);
+      const out = s.addNoise(o, z, [s.timesteps[c.timestep_index]]);
+      assertClose(backend.read(out), get(an, c.tensor).data, 1e-6, `add_noise ${variant} t_index ${c.timestep_index}`);
+      for (const t of [o, z, out]) t.dispose();
+    }
+  }
+}
+
+const RTOL = 1e-5;
+
+describe("trajectories on the host float32 emulation", () => {
+  for (const variant of variants) {
+    test(variant, async () => {
+      const live = HostTensor.live;
+      const worst = await runTrajectories(hostBackend, variant, RTOL);
+      console.log(`# ${variant}: worst relative error ${worst.toExponential(2)} (host)`);
+      assert.ok(HostTensor.live - live === 0, `${variant} leaked ${HostTensor.live - live} tensors`);
+    });
+  }
+  test("addNoise", () => runAddNoise(hostBackend));
+});
+
+describe("trajectories on libtorch tensors", async () => {
+  const native = await loadNativeBackend();
+  for (const variant of variants) {
+    test(variant, { skip: native === null ? "addon not loadable" : false }, async () => {
+      const worst = await runTrajectories(native!, variant, RTOL);
+      console.log(`# ${variant}: worst relative error ${worst.toExponential(2)} (native)`);
+    });
+  }
+  test("addNoise", { skip: native === null ? "addon not loadable" : false }, () => runAddNoise(native!));
+  test("DDIM eta=1 and ancestral schedulers are reproducible for a fixed seed", { skip: native === null ? "addon not loadable" : false }, async () => {
+    const { Tensor, Generator } = await import("../lib/tensor.ts");
+    for (const name of ["ddim", "euler-a", "ddpm", "lcm"] as const) {
+      const runOnce = (): Float32Array => {
+        const s = schedulerFromName(name, baseConfig);
+        s.setTimesteps(5);
+        const gen = new Generator(42);
+        let x = Tensor.randn([2, 4, 3, 3], { generator: gen }).mul(s.initNoiseSigma);
+        for (const t of s.timesteps) {
+          const xin = s.scaleModelInput(x, t);
+          const eps = xin.mul(0.3);
+          const next = s.step(eps, t, x, { generator: gen, eta: 1 });
+          if (xin !== x) xin.dispose();
+          eps.dispose();
+          x.dispose();
+          x = next;
+        }
+        return x.dataSync() as Float32Array;
+      };
+      assert.deepEqual(runOnce(), runOnce(), `${name} is not reproducible`);
+    }
+  });
+});
+
+// ---- API behaviour ---------------------------------------------------------------------------
+
+describe("fromConfig, registry and argument checks", () => {
+  test("fromConfig takes the target class's own defaults for keys the source had defaulted", () => {
+    const ddim = DDIMScheduler.fromConfig(baseConfig);
+    assert.equal(ddim.config.timestep_spacing, "leading");
+    const dpm = DPMSolverMultistepScheduler.fromConfig(ddim.config as Record<string, unknown>);
+    assert.equal(dpm.config.timestep_spacing, "linspace");
+    assert.equal(dpm.config.steps_offset, 1);
+    assert.equal(dpm.config.clip_sample, false, "hidden keys of the source are kept");
+    const back = DDIMScheduler.fromConfig(dpm.config as Record<string, unknown>);
+    assert.equal(back.config.timestep_spacing, "leading");
+    assert.equal(back.config.set_alpha_to_one, false);
+  });
+
+  test("unknown config keys are ignored with a warning; known keys of other schedulers silently", () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    const orig = process.emitWarning;
+    process.emitWarning = ((w: string | Error) => onWarning(typeof w === "string" ? new Error(w) : w)) as typeof process.emitWarning;
+    try {
+      const s = EulerDiscreteScheduler.fromConfig({ ...baseConfig, my_custom_key: 3, solver_order: 3 });
+      assert.equal(s.config.my_custom_key, 3);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0], /my_custom_key/);
+      assert.doesNotMatch(warnings[0], /solver_order/);
+    } finally {
+      process.emitWarning = orig;
+    }
+  });
+
+  test("bad config values and unknown override keys are clear errors", () => {
+    assert.throws(() => DDIMScheduler.fromConfig(baseConfig, { timestep_spacing: "sideways" }), RangeError);
+    assert.throws(() => DDIMScheduler.fromConfig(baseConfig, { use_karras_sigmas: true }), TypeError);
+    assert.throws(() => DDIMScheduler.fromConfig({ ...baseConfig, num_train_timesteps: "1000" }), TypeError);
+    assert.throws(() => DDIMScheduler.fromConfig("nope" as never), TypeError);
+  });
+
+  test("numInferenceSteps and strength are range-checked", () => {
+    const s = DDIMScheduler.fromConfig(baseConfig);
+    assert.throws(() => s.setTimesteps(0), { name: "RangeError", message: /numInferenceSteps between 1 and num_train_timesteps \(1000\)/ });
+    assert.throws(() => s.setTimesteps(1001), RangeError);
+    assert.throws(() => s.setTimesteps(2.5), TypeError);
+    assert.throws(() => s.getTimestepsForStrength(10, 0), { name: "RangeError", message: /strength in \(0, 1\]/ });
+    assert.throws(() => s.getTimestepsForStrength(10, 1.5), RangeError);
+    assert.throws(() => s.getTimestepsForStrength(10, Number.NaN), TypeError);
+  });
+
+  test("registry", () => {
+    for (const name of ["ddim", "dpm++", "euler", "euler-a", "unipc", "pndm", "lms", "ddpm", "heun", "lcm"] as const) {
+      const s = schedulerFromName(name, baseConfig);
+      s.setTimesteps(10);
+      assert.ok(s.timesteps.length >= 10, name);
+      const again = schedulerFromConfig(s.config as Record<string, unknown>);
+      assert.equal(again.constructor, s.constructor);
+      assert.deepEqual(again.config, s.config);
+    }
+    assert.throws(() => schedulerFromName("nope" as never, baseConfig), RangeError);
+    assert.throws(() => schedulerFromConfig({ _class_name: "FooScheduler" }), RangeError);
+  });
+});
