@@ -399,10 +399,12 @@ describe("fromConfig, registry and argument checks", () => {
     const s = DDIMScheduler.fromConfig(baseConfig);
     assert.throws(() => s.setTimesteps(0), { name: "RangeError", message: /numInferenceSteps between 1 and num_train_timesteps \(1000\)/ });
     assert.throws(() => s.setTimesteps(1001), RangeError);
-    assert.throws(() => s.setTimesteps(2.5), TypeError);
+    assert.throws(() => s.setTimesteps(2.5), { name: "RangeError", message: /an integer for numInferenceSteps/ });
+    assert.throws(() => s.setTimesteps("7" as never), TypeError);
     assert.throws(() => s.getTimestepsForStrength(10, 0), { name: "RangeError", message: /strength in \(0, 1\]/ });
     assert.throws(() => s.getTimestepsForStrength(10, 1.5), RangeError);
-    assert.throws(() => s.getTimestepsForStrength(10, Number.NaN), TypeError);
+    assert.throws(() => s.getTimestepsForStrength(10, Number.NaN), RangeError);
+    assert.throws(() => s.getTimestepsForStrength(10, "0.5" as never), TypeError);
   });
 
   test("registry", () => {
