@@ -420,3 +420,85 @@ describe("fromConfig, registry and argument checks", () => {
     assert.throws(() => schedulerFromConfig({ _class_name: "FooScheduler" }), RangeError);
   });
 });
+
+// ---- diffusers' own scheduler test-suite loops (tests/schedulers/test_scheduler_*.py) ---------
+// dummy_sample_deter = arange(4*3*8*8).reshape(3,8,8,4).permute(3,0,1,2) / numel, dummy model
+// eps = sample * t / (t + 1), 10 steps; diffusers asserts mean(|x|) within 1e-3 of these values.
+
+function deterSample(flip: boolean): HostTensor {
+  const [B, C, H, W] = [4, 3, 8, 8];
+  const n = B * C * H * W;
+  const out = new Float32Array(n);
+  for (let b = 0; b < B; b++)
+    for (let c = 0; c < C; c++)
+      for (let h = 0; h < H; h++)
+        for (let w = 0; w < W; w++) {
+          const idx = ((c * H + h) * W + w) * B + b;
+          out[((b * C + c) * H + h) * W + w] = (flip ? n - 1 - idx : idx) / n;
+        }
+  return new HostTensor(out, [B, C, H, W]);
+}
+
+function diffusersLoop(s: Scheduler, options: { tStart?: number } = {}): { mean: number; sum: number } {
+  s.setTimesteps(10);
+  let x = deterSample(false) as any;
+  let timesteps = s.timesteps;
+  if (options.tStart !== undefined) {
+    timesteps = s.timesteps.slice(options.tStart * s.order);
+    const noise = deterSample(true);
+    const noised = s.addNoise(x, noise as any, timesteps.slice(0, 1));
+    x.dispose();
+    noise.dispose();
+    x = noised;
+  }
+  for (const t of timesteps) {
+    const eps = x.mul(t / (t + 1));
+    const next = s.step(eps, t, x);
+    eps.dispose();
+    x.dispose();
+    x = next;
+  }
+  s.dispose();
+  const d = x.dataSync() as Float32Array;
+  const sum = d.reduce((a, v) => a + Math.abs(v), 0);
+  return { sum, mean: sum / d.length };
+}
+
+describe("diffusers test-suite full loops (host emulation)", () => {
+  const base = { num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: "linear" as const };
+  const dpm = (extra: Record<string, unknown>) =>
+    new DPMSolverMultistepScheduler({ ...base, solver_order: 2, algorithm_type: "dpmsolver++", solver_type: "midpoint", lower_order_final: false, final_sigmas_type: "sigma_min", ...extra });
+  test("DPMSolverMultistep (test_scheduler_dpm_multi.py)", () => {
+    assert.ok(Math.abs(diffusersLoop(dpm({})).mean - 0.3301) < 1e-3);
+    assert.ok(Math.abs(diffusersLoop(dpm({ thresholding: true, dynamic_thresholding_ratio: 0.87, sample_max_value: 0.5 })).mean - 1.1364) < 1e-3);
+    assert.ok(Math.abs(diffusersLoop(dpm({ prediction_type: "v_prediction" })).mean - 0.2251) < 1e-3);
+    for (const algorithm_type of ["dpmsolver", "dpmsolver++"])
+      for (const solver_type of ["midpoint", "heun"])
+        for (const solver_order of [1, 2, 3])
+          for (const prediction_type of ["epsilon", "sample"]) {
+            const { mean } = diffusersLoop(dpm({ algorithm_type, solver_type, solver_order, prediction_type }));
+            assert.ok(Number.isFinite(mean), `${algorithm_type} ${solver_type} ${solver_order} ${prediction_type}`);
+          }
+  });
+  test("DPMSolverMultistep: first order dpmsolver and dpmsolver++ are the same (DDIM) update", () => {
+    const a = diffusersLoop(dpm({ solver_order: 1, algorithm_type: "dpmsolver" })).mean;
+    const b = diffusersLoop(dpm({ solver_order: 1, algorithm_type: "dpmsolver++" })).mean;
+    assert.ok(Math.abs(a - b) < 1e-5, `${a} vs ${b}`);
+  });
+  test("UniPCMultistep (test_scheduler_unipc.py)", async () => {
+    const { UniPCMultistepScheduler } = await import("../lib/schedulers/index.ts");
+    const u = (extra: Record<string, unknown>) => new UniPCMultistepScheduler({ ...base, solver_order: 2, solver_type: "bh2", ...extra });
+    assert.ok(Math.abs(diffusersLoop(u({})).mean - 0.2464) < 1e-3);
+    assert.ok(Math.abs(diffusersLoop(u({ use_karras_sigmas: true })).mean - 0.2925) < 1e-3);
+    assert.ok(Math.abs(diffusersLoop(u({ prediction_type: "v_prediction" })).mean - 0.1014) < 1e-3);
+    assert.ok(Math.abs(diffusersLoop(u({ prediction_type: "v_prediction", use_karras_sigmas: true })).mean - 0.1966) < 1e-3);
+    const withNoise = diffusersLoop(u({}), { tStart: 8 });
+    assert.ok(Math.abs(withNoise.sum - 315.5757) < 1e-2, `sum ${withNoise.sum}`);
+    assert.ok(Math.abs(withNoise.mean - 0.4109) < 1e-3);
+    for (const solver_type of ["bh1", "bh2"])
+      for (const solver_order of [1, 2, 3])
+        for (const prediction_type of ["epsilon", "sample"])
+          assert.ok(Number.isFinite(diffusersLoop(u({ solver_type, solver_order, prediction_type })).mean));
+    assert.ok(Number.isFinite(diffusersLoop(u({ predict_x0: false })).mean));
+  });
+});
