@@ -251,7 +251,7 @@ test("video-to-video timesteps by strength (v2v_timesteps.json)", () => {
 
 // ---- step math -------------------------------------------------------------------------------
 
-async function runTrajectories(backend: Backend, variant: string, rtol: number): Promise<number> {
+async function runTrajectories(backend: Backend, variant: string, rtol: number, makeGenerator?: () => unknown): Promise<number> {
   const ref = readJson(`${variant}.json`);
   const f = await tensors(variant);
   const stepKwargs = index.variants[variant].step_kwargs;
@@ -268,6 +268,7 @@ async function runTrajectories(backend: Backend, variant: string, rtol: number):
     const noises = f.tensors.has(`n${n}/noise`) ? get(f, `n${n}/noise`) : null;
     const drawn = f.tensors.has(`n${n}/noise_drawn`) ? toNumbers(f.tensors.get(`n${n}/noise_drawn`)!) : [];
     let x = backend.from(init.data.slice(), shape);
+    const generator = makeGenerator?.();
     const steps = ref.runs[n].steps as { t: number }[];
     assert.equal(steps.length, inputs.shape[0]);
     for (let i = 0; i < steps.length; i++) {
@@ -277,8 +278,8 @@ async function runTrajectories(backend: Backend, variant: string, rtol: number):
       worst = Math.max(worst, assertClose(backend.read(xin), slice(inputs, i), rtol, `${variant} n=${n} step ${i} model_input`));
       if (xin !== x) xin.dispose();
       const mo = backend.from(slice(outputs, i).slice(), shape);
-      const noise = noises && drawn[i] ? backend.from(slice(noises, i).slice(), shape) : undefined;
-      const next = s.step(mo, t, x, { ...stepKwargs, noise });
+      const noise = noises && drawn[i] && !generator ? backend.from(slice(noises, i).slice(), shape) : undefined;
+      const next = s.step(mo, t, x, { ...stepKwargs, noise, generator: generator as never });
       worst = Math.max(worst, assertClose(backend.read(next), slice(prevs, i), rtol, `${variant} n=${n} step ${i} prev_sample`));
       mo.dispose();
       noise?.dispose();
@@ -333,13 +334,27 @@ describe("trajectories on libtorch tensors", async () => {
     });
   }
   test("addNoise", { skip: native === null ? "addon not loadable" : false }, () => runAddNoise(native!));
+  test("stochastic steps draw what diffusers drew from torch.Generator('cpu').manual_seed(1234)", { skip: native === null ? "addon not loadable" : false }, async () => {
+    const { Generator } = await import("../lib/tensor.ts");
+    for (const variant of ["ddim_eta1", "euler_ancestral", "ddpm", "lcm"]) {
+      await runTrajectories(native!, variant, RTOL, () => new Generator(1234));
+    }
+  });
   test("DDIM eta=1 and ancestral schedulers are reproducible for a fixed seed", { skip: native === null ? "addon not loadable" : false }, async () => {
     const { Tensor, Generator } = await import("../lib/tensor.ts");
-    for (const name of ["ddim", "euler-a", "ddpm", "lcm"] as const) {
-      const runOnce = (): Float32Array => {
-        const s = schedulerFromName(name, baseConfig);
+    const cases: [Parameters<typeof schedulerFromName>[0], Record<string, unknown>][] = [
+      ["ddim", {}],
+      ["euler-a", {}],
+      ["ddpm", {}],
+      ["lcm", {}],
+      ["dpm++", { algorithm_type: "sde-dpmsolver++" }],
+      ["euler", {}],
+    ];
+    for (const [name, overrides] of cases) {
+      const runOnce = (seed: number): Float32Array => {
+        const s = schedulerFromName(name, baseConfig, overrides);
         s.setTimesteps(5);
-        const gen = new Generator(42);
+        const gen = new Generator(seed);
         let x = Tensor.randn([2, 4, 3, 3], { generator: gen }).mul(s.initNoiseSigma);
         for (const t of s.timesteps) {
           const xin = s.scaleModelInput(x, t);
@@ -352,7 +367,8 @@ describe("trajectories on libtorch tensors", async () => {
         }
         return x.dataSync() as Float32Array;
       };
-      assert.deepEqual(runOnce(), runOnce(), `${name} is not reproducible`);
+      assert.deepEqual(runOnce(42), runOnce(42), `${name} is not reproducible`);
+      if (name !== "euler") assert.notDeepEqual(runOnce(42), runOnce(43), `${name} ignores the generator`);
     }
   });
 });

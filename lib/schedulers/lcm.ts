@@ -8,7 +8,7 @@ import { type ConfigSpec, registerSpec, Scheduler, type SetTimestepsOptions, typ
 import { predictX0AndEps } from "./ddim.ts";
 import { betaKeys, K } from "./keys.ts";
 import { f32, npLinspace, type TimestepSpacing, trainingSchedule } from "./math.ts";
-import { lincomb, release, stepNoise } from "./ops.ts";
+import { lincomb, stepNoise } from "./ops.ts";
 
 export interface LCMConfig {
   num_train_timesteps?: number;
