@@ -340,6 +340,36 @@ describe("trajectories on libtorch tensors", async () => {
       await runTrajectories(native!, variant, RTOL, () => new Generator(1234));
     }
   });
+  test("bfloat16 latents: every scheduler steps them and stays close to float32", { skip: native === null ? "addon not loadable" : false }, async () => {
+    const { Tensor, Generator } = await import("../lib/tensor.ts");
+    for (const name of ["ddim", "dpm++", "euler", "euler-a", "unipc", "pndm", "lms", "ddpm", "heun", "lcm"] as const) {
+      const run = (dtype: "float32" | "bfloat16"): { data: Float32Array; dtype: string } => {
+        const s = schedulerFromName(name, baseConfig);
+        s.setTimesteps(6);
+        const gen = new Generator(7);
+        const x0 = Tensor.randn([2, 4, 3, 3], { generator: gen }).mul(s.initNoiseSigma);
+        let x = x0.to(dtype);
+        x0.dispose();
+        for (const t of s.timesteps) {
+          const xin = s.scaleModelInput(x, t);
+          const eps = xin.mul(0.3);
+          const next = s.step(eps, t, x, { generator: gen });
+          if (xin !== x) xin.dispose();
+          eps.dispose();
+          x.dispose();
+          x = next;
+        }
+        s.dispose();
+        const out = { data: x.to("float32").dataSync() as Float32Array, dtype: x.dtype };
+        x.dispose();
+        return out;
+      };
+      const full = run("float32");
+      const low = run("bfloat16");
+      assert.equal(low.dtype, "bfloat16", `${name} returns the model output dtype`);
+      assertClose(low.data, full.data, 0.05, `${name} bfloat16 vs float32`);
+    }
+  });
   test("DDIM eta=1 and ancestral schedulers are reproducible for a fixed seed", { skip: native === null ? "addon not loadable" : false }, async () => {
     const { Tensor, Generator } = await import("../lib/tensor.ts");
     const cases: [Parameters<typeof schedulerFromName>[0], Record<string, unknown>][] = [

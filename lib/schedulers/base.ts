@@ -171,6 +171,7 @@ export interface SchedulerClass<T extends Scheduler = Scheduler> {
   new (config?: Record<string, unknown>): T;
   readonly className: string;
   readonly configSpec: ConfigSpec;
+  fromConfig(config: Record<string, unknown>, overrides?: Record<string, unknown>): T;
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {

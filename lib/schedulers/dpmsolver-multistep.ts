@@ -8,7 +8,7 @@ import type { Tensor } from "../tensor.ts";
 import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
 import { betaKeys, K } from "./keys.ts";
 import { f32, interpIndex, karrasSigmas, npArange, npLinspace, roundHalfEven, sigmasOf, sigmaToT, spacedTimesteps, type TimestepSpacing, trainingSchedule } from "./math.ts";
-import { lincomb, release, stepNoise, thresholdSample } from "./ops.ts";
+import { castLike, lincomb, release, stepNoise, thresholdSample, upcast } from "./ops.ts";
 
 /** alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma * alpha_t (float32, as torch computes them). */
 export function alphaSigma(sigma: number): [number, number] {
@@ -228,14 +228,18 @@ export class DPMSolverMultistepScheduler extends Scheduler {
     for (let k = 0; k < order - 1; k++) this.modelOutputs[k] = this.modelOutputs[k + 1];
     this.modelOutputs[order - 1] = converted;
     if (dropped && !this.modelOutputs.includes(dropped)) dropped.dispose();
+    // Upcast to avoid precision issues when computing prev_sample (diffusers does the same).
+    const x = upcast(sample);
     const sde = String(c.algorithm_type).startsWith("sde-");
-    const drawn = sde ? stepNoise(modelOutput, options) : null;
+    const drawn = sde ? stepNoise(x, options) : null;
     const noise = drawn?.noise ?? null;
     let prev: Tensor;
-    if (order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal) prev = this.firstOrder(converted, sample, noise);
-    else if (order === 2 || this.lowerOrderNums < 2 || lowerOrderSecond) prev = this.secondOrder(sample, noise);
-    else prev = this.thirdOrder(sample);
+    if (order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal) prev = this.firstOrder(converted, x, noise);
+    else if (order === 2 || this.lowerOrderNums < 2 || lowerOrderSecond) prev = this.secondOrder(x, noise);
+    else prev = this.thirdOrder(x);
     if (drawn?.owned) drawn.noise.dispose();
+    if (x !== sample) x.dispose();
+    prev = castLike(prev, modelOutput);
     if (this.lowerOrderNums < order) this.lowerOrderNums++;
     this.stepIndexValue = i + 1;
     return prev;

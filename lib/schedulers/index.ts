@@ -77,7 +77,7 @@ export function schedulerFromName(name: SchedulerName, baseConfig: Record<string
   if (cls === undefined) {
     throw invalidParameter("scheduler name", `one of ${Object.keys(SCHEDULER_NAMES).map((n) => JSON.stringify(n)).join(", ")}`, name);
   }
-  return (cls as SchedulerClass).fromConfig.call(cls, baseConfig, overrides) as Scheduler;
+  return (cls as SchedulerClass).fromConfig(baseConfig, overrides);
 }
 
 /** The scheduler a diffusers config names in `_class_name` (e.g. a model's scheduler_config.json). */
@@ -90,5 +90,5 @@ export function schedulerFromConfig(config: Record<string, unknown>, overrides: 
       `Unsupported scheduler _class_name ${JSON.stringify(name)}: torchvid has ${Object.keys(SCHEDULER_CLASSES).join(", ")}`,
     );
   }
-  return (cls as SchedulerClass).fromConfig.call(cls, config, overrides) as Scheduler;
+  return (cls as SchedulerClass).fromConfig(config, overrides);
 }

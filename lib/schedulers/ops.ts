@@ -97,3 +97,16 @@ export function thresholdSample(sample: Tensor, ratio: number, maxValue: number)
   release([sample, out], up, flat, abs, q, s, negS, clamped, scaled, back);
   return out;
 }
+
+/** float32 view of a half-precision sample (diffusers `sample.to(torch.float32)`), or the sample itself. */
+export function upcast(sample: Tensor): Tensor {
+  return sample.dtype === "float32" || sample.dtype === "float64" ? sample : sample.to("float32");
+}
+
+/** `result` cast to `like`'s dtype (diffusers `prev_sample.to(model_output.dtype)`); disposes `result` when it casts. */
+export function castLike(result: Tensor, like: Tensor): Tensor {
+  if (result.dtype === like.dtype) return result;
+  const out = result.to(like.dtype);
+  result.dispose();
+  return out;
+}

@@ -6,7 +6,7 @@
 import type { Tensor } from "../tensor.ts";
 import { Scheduler } from "./base.ts";
 import { f32, interpIndex, karrasSigmas, npArange, npLinspace, roundHalfEven, sigmasOf, sigmaToT, type TimestepSpacing, trainingSchedule } from "./math.ts";
-import { expectTensor } from "./ops.ts";
+import { castLike, expectTensor, upcast } from "./ops.ts";
 
 export abstract class SigmaScheduler extends Scheduler {
   readonly betas: Float32Array;
@@ -84,14 +84,11 @@ export abstract class SigmaScheduler extends Scheduler {
 
   /** Upcasts half-precision samples as diffusers does (sample.to(float32)) before stepping. */
   protected upcast(sample: Tensor): Tensor {
-    return sample.dtype === "float32" || sample.dtype === "float64" ? sample : sample.to("float32");
+    return upcast(sample);
   }
 
   /** The result back in the model output's dtype. */
   protected downcast(result: Tensor, modelOutput: Tensor): Tensor {
-    if (result.dtype === modelOutput.dtype) return result;
-    const out = result.to(modelOutput.dtype);
-    result.dispose();
-    return out;
+    return castLike(result, modelOutput);
   }
 }
