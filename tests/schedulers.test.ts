@@ -445,6 +445,10 @@ describe("fromConfig, registry and argument checks", () => {
     const s = DDIMScheduler.fromConfig(baseConfig);
     assert.throws(() => s.setTimesteps(0), { name: "RangeError", message: /numInferenceSteps between 1 and num_train_timesteps \(1000\)/ });
     assert.throws(() => s.setTimesteps(1001), RangeError);
+    // leading + steps_offset 1 at 1000 steps reaches t = 1000: diffusers fails at the first step, we at setTimesteps.
+    assert.throws(() => s.setTimesteps(1000), { name: "RangeError", message: /reach timestep 1000, outside the training timesteps 0\.\.999/ });
+    s.setTimesteps(999);
+    assert.equal(s.timesteps[0], 999);
     assert.throws(() => s.setTimesteps(2.5), { name: "RangeError", message: /an integer for numInferenceSteps/ });
     assert.throws(() => s.setTimesteps("7" as never), TypeError);
     assert.throws(() => s.getTimestepsForStrength(10, 0), { name: "RangeError", message: /strength in \(0, 1\]/ });

@@ -333,6 +333,18 @@ export abstract class Scheduler {
     this.stepIndexValue = null;
     this.beginIndexValue = null;
     this.buildSchedule(n);
+    this.checkScheduleRange(n);
+  }
+
+  /** A schedule reaching past the training timesteps would fail at its first step: say so now. */
+  protected checkScheduleRange(n: number): void {
+    const N = this.numTrainTimesteps;
+    const bad = this.timesteps.find((t) => t > N - 1 || t < 0);
+    if (bad !== undefined) {
+      throw new RangeError(
+        `${this.className}: ${n} steps with timestep_spacing "${String(this.config.timestep_spacing)}" and steps_offset ${String(this.config.steps_offset ?? 0)} reach timestep ${bad}, outside the training timesteps 0..${N - 1} (diffusers fails at the first step): use fewer steps`,
+      );
+    }
   }
 
   protected abstract buildSchedule(n: number): void;

@@ -87,6 +87,7 @@ export class LCMScheduler extends Scheduler {
     this.numInferenceSteps = n;
     this.stepIndexValue = null;
     this.beginIndexValue = null;
+    this.checkScheduleRange(n);
   }
 
   protected buildSchedule(n: number): void {
