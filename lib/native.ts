@@ -2,11 +2,18 @@
  * The ONE place that loads the native addon. Picks a binary in this order, logging why each
  * candidate was passed over:
  *   1. `TORCHVID_ADDON` (an explicit path to a torchvid.node),
- *   2. what node-gyp-build resolves (a local build in build/Release, else a prebuild whose tags match),
- *   3. every other prebuild in prebuilds/<platform>-<arch>/ (CPU and CUDA variants side by side).
- * Each binary has a `.json` sidecar saying which libtorch it was built for; a candidate is used only
- * when a libtorch of that version is present. If none fits, a NativeLoadError says what was
- * expected and how to fix it; a libtorch mismatch never reaches dlopen, so it cannot crash.
+ *   2. a local build (build/Release, build/Debug: what node-gyp-build resolves first),
+ *   3. the prebuilds in prebuilds/<platform>-<arch>/, named
+ *      `torchvid.<cpu|cuda>-libtorch<major.minor>.napi.node` (scripts/prebuilds.mjs): CUDA variants
+ *      first, then the newest libtorch.
+ * Each binary has a `.json` sidecar (the same name with `.json` for `.node`; a local build's is
+ * build/Release/torchvid.json) saying which libtorch it was built for; a candidate is used only
+ * when a libtorch of that version (and, for a CUDA build, with CUDA) is present. If none fits, a
+ * NativeLoadError says what was expected and how to fix it; a libtorch mismatch never reaches
+ * dlopen, so it cannot crash.
+ *
+ * `TORCHVID_PACKAGE_ROOT` (internal, for tests) makes the loader look for build/ and prebuilds/
+ * under another folder.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -47,21 +54,53 @@ const require = createRequire(import.meta.url);
 /** The package root (works from lib/ under tsx and from dist/ after tsc). */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-function readManifest(nodeFile: string): BinaryManifest | null {
-  const sidecars = [nodeFile.replace(/\.node$/, ".json"), join(dirname(nodeFile), "torchvid.json")];
-  for (const file of sidecars) {
-    if (!existsSync(file)) continue;
-    try {
-      return JSON.parse(readFileSync(file, "utf8")) as BinaryManifest;
-    } catch {
-      return null;
-    }
+/** Where build/ and prebuilds/ are looked for: the package root, or TORCHVID_PACKAGE_ROOT (tests). */
+function binaryRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env.TORCHVID_PACKAGE_ROOT || packageRoot;
+}
+
+/**
+ * The sidecar of a binary: `<file>.json` for `<file>.node` (torchvid.cpu-libtorch1.13.napi.node ->
+ * torchvid.cpu-libtorch1.13.napi.json). A prebuild never borrows another file's sidecar: a
+ * prebuilds folder holds several variants side by side.
+ */
+export function readManifest(nodeFile: string): BinaryManifest | null {
+  const file = nodeFile.replace(/\.node$/, ".json");
+  if (!existsSync(file)) return null;
+  try {
+    const m = JSON.parse(readFileSync(file, "utf8")) as BinaryManifest;
+    return m && typeof m === "object" && typeof m.torchVersion === "string" ? m : null;
+  } catch {
+    return null;
   }
-  return null;
+}
+
+/** `torchvid.cuda-libtorch2.11.napi.node` -> { variant: "cuda", torch: [2, 11] } (null for other names). */
+export function parsePrebuildName(file: string): { variant: "cpu" | "cuda"; torch: [number, number] } | null {
+  const m = /^torchvid\.(cpu|cuda)-libtorch(\d+)\.(\d+)\.napi\.node$/.exec(basename(file));
+  return m ? { variant: m[1] as "cpu" | "cuda", torch: [Number(m[2]), Number(m[3])] } : null;
+}
+
+/** The file name scripts/prebuilds.mjs gives a prebuild: torchvid.<variant>-libtorch<major.minor>.napi.node. */
+export function prebuildFileName(variant: "cpu" | "cuda", torchVersion: string): string {
+  const mm = majorMinor(torchVersion);
+  if (!mm) throw new RangeError(`Expected a libtorch version like 2.11.0 but received ${JSON.stringify(torchVersion)}`);
+  return `torchvid.${variant}-libtorch${mm}.napi.node`;
+}
+
+/** CUDA variants first, then the newest libtorch, then by name. */
+function comparePrebuilds(a: string, b: string): number {
+  const pa = parsePrebuildName(a);
+  const pb = parsePrebuildName(b);
+  const cuda = Number(pb?.variant === "cuda") - Number(pa?.variant === "cuda");
+  if (cuda) return cuda;
+  if (pa && pb && (pa.torch[0] !== pb.torch[0] || pa.torch[1] !== pb.torch[1])) return pb.torch[0] - pa.torch[0] || pb.torch[1] - pa.torch[1];
+  if (!pa !== !pb) return pa ? -1 : 1;
+  return a.localeCompare(b);
 }
 
 /** Binary candidates in priority order. */
-export function listBinaryCandidates(root = packageRoot, env: NodeJS.ProcessEnv = process.env): BinaryCandidate[] {
+export function listBinaryCandidates(root = binaryRoot(), env: NodeJS.ProcessEnv = process.env): BinaryCandidate[] {
   const out: BinaryCandidate[] = [];
   const seen = new Set<string>();
   const add = (path: string, origin: BinaryCandidate["origin"]) => {
@@ -70,21 +109,31 @@ export function listBinaryCandidates(root = packageRoot, env: NodeJS.ProcessEnv 
     out.push({ path, origin, manifest: readManifest(path) });
   };
   if (env.TORCHVID_ADDON) add(env.TORCHVID_ADDON, "TORCHVID_ADDON");
+  const prebuildDir = join(root, "prebuilds", `${process.platform}-${process.arch}`);
   try {
+    // A local build wins (node-gyp-build's own rule). Among prebuilds node-gyp-build cannot tell
+    // CPU from CUDA or one libtorch from another: those are ordered below instead.
     const nodeGypBuild = require("node-gyp-build") as { resolve(dir: string): string };
-    add(nodeGypBuild.resolve(root), "node-gyp-build");
+    const local = nodeGypBuild.resolve(root);
+    if (dirname(local) !== prebuildDir) add(local, "node-gyp-build");
   } catch {
     // no local build and no tag-matching prebuild: the prebuild scan below may still find one
   }
-  const prebuildDir = join(root, "prebuilds", `${process.platform}-${process.arch}`);
   if (existsSync(prebuildDir)) {
     // CUDA variants first: on a machine whose libtorch has CUDA they are the better choice.
     const files = readdirSync(prebuildDir)
       .filter((f) => f.endsWith(".node"))
-      .sort((a, b) => Number(b.includes(".cuda")) - Number(a.includes(".cuda")) || a.localeCompare(b));
+      .sort(comparePrebuilds);
     for (const f of files) add(join(prebuildDir, f), "prebuild");
   }
   return out;
+}
+
+/** Whether a libtorch has CUDA: python reports it; a libtorch folder has libtorch_cuda / libc10_cuda. */
+export function libtorchHasCuda(l: LibtorchLocation): boolean {
+  if (l.cuda) return true;
+  if (!l.libDir) return false;
+  return ["libtorch_cuda.so", "libc10_cuda.so", "libtorch_cuda.dylib"].some((f) => existsSync(join(l.libDir!, f)));
 }
 
 function majorMinor(version: string | null | undefined): string | null {
@@ -94,29 +143,54 @@ function majorMinor(version: string | null | undefined): string | null {
 
 /**
  * Decides which libtorch a candidate would run against, or why it cannot run. Pure (no loading),
- * so the selection policy is testable without a GPU or a second libtorch.
+ * so the selection policy is testable without a GPU or a second libtorch:
+ *   - no sidecar (an unlabelled local build): the first libtorch found, the linker decides;
+ *   - the libtorch the binary was linked against (its rpath) is still there and, where its
+ *     version is known, still the same major.minor: that one;
+ *   - else a libtorch of the same major.minor found elsewhere (TORCHVID_LIBTORCH, Torch_DIR,
+ *     python3, system), with CUDA for a CUDA build (the same CUDA major where both are known);
+ *     the loader preloads it, since the binary's rpath points elsewhere;
+ *   - else a reason naming the version (and variant) expected and the libtorches found.
  */
 export function matchLibtorch(candidate: BinaryCandidate, libtorches: readonly LibtorchLocation[]): { libtorch: LibtorchLocation | null; reason?: string } {
   const m = candidate.manifest;
   if (!m) return { libtorch: libtorches[0] ?? null }; // an unlabelled local build: trust the linker
   const want = majorMinor(m.torchVersion);
+  const found = () => libtorches.map((l) => `${l.version ?? "?"}${libtorchHasCuda(l) ? " CUDA" : ""} (${l.source}${l.libDir ? ` ${l.libDir}` : ""})`).join(", ") || "none";
+  const variant = m.variant === "cuda" ? `CUDA libtorch ${m.torchVersion}${m.cudaVersion ? ` (CUDA ${m.cudaVersion})` : ""}` : `libtorch ${m.torchVersion}`;
   // The libtorch the binary was linked against (its rpath) is the best match when it is still there.
   if (m.torchLibDir && existsSync(m.torchLibDir)) {
     const same = libtorches.find((l) => l.libDir === m.torchLibDir);
-    return { libtorch: same ?? { source: "system", torchDir: m.torchDir, libDir: m.torchLibDir, version: m.torchVersion, cuda: m.cudaVersion } };
+    if (!same || !same.version || majorMinor(same.version) === want) {
+      return { libtorch: same ?? { source: "system", torchDir: m.torchDir, libDir: m.torchLibDir, version: m.torchVersion, cuda: m.cudaVersion } };
+    }
+    // Replaced in place (e.g. `pip install -U torch`): look for the right version elsewhere.
   }
+  const cudaMajor = (v: string | null | undefined) => /^(\d+)/.exec(v ?? "")?.[1] ?? null;
   const sameVersion = libtorches.filter((l) => majorMinor(l.version) === want && l.libDir);
   if (m.variant === "cuda") {
-    const cuda = sameVersion.find((l) => l.cuda);
+    const withCuda = sameVersion.filter(libtorchHasCuda);
+    const cuda = withCuda.find((l) => !m.cudaVersion || !l.cuda || cudaMajor(l.cuda) === cudaMajor(m.cudaVersion));
     if (cuda) return { libtorch: cuda };
-    return { libtorch: null, reason: `built for CUDA libtorch ${m.torchVersion} (CUDA ${m.cudaVersion ?? "?"}); no CUDA libtorch ${want} found` };
+    const why = withCuda.length ? `a CUDA ${withCuda.map((l) => l.cuda).join("/")} libtorch ${want}` : sameVersion.length ? `libtorch ${want} without CUDA` : `no libtorch ${want}`;
+    return { libtorch: null, reason: `built for ${variant}; ${why} found (found: ${found()})` };
   }
-  if (sameVersion.length > 0) return { libtorch: sameVersion[0] };
-  if (!m.torchLibDir && libtorches.some((l) => l.source === "system" && majorMinor(l.version) === want)) {
-    return { libtorch: libtorches.find((l) => l.source === "system") ?? null };
-  }
-  const have = libtorches.map((l) => `${l.version ?? "?"} (${l.source})`).join(", ") || "none";
-  return { libtorch: null, reason: `built for libtorch ${m.torchVersion}, found: ${have}` };
+  if (sameVersion.length > 0) return { libtorch: sameVersion[0]! };
+  // Built against a libtorch in the default library path (no rpath), found there again.
+  const system = libtorches.find((l) => l.source === "system" && majorMinor(l.version) === want);
+  if (!m.torchLibDir && system) return { libtorch: system };
+  return { libtorch: null, reason: `built for ${variant}, found: ${found()}` };
+}
+
+/**
+ * Whether the loader must preload the chosen libtorch before the binary: its rpath (torchLibDir)
+ * points somewhere else, or it has none and the libtorch is outside the default library path.
+ */
+export function needsPreload(candidate: BinaryCandidate, libtorch: LibtorchLocation | null): boolean {
+  const m = candidate.manifest;
+  if (!m || !libtorch?.libDir) return false;
+  if (m.torchLibDir) return libtorch.libDir !== m.torchLibDir;
+  return libtorch.source !== "system";
 }
 
 // Makes libtorch's shared libraries resolvable for a binary built elsewhere: loaded with
@@ -143,8 +217,10 @@ function load(): { binding: NativeBinding; binary: LoadedBinary } {
   // Asking python3 for its torch costs a second or more: only when nothing cheaper fits.
   const cheap = findLibtorchCandidates({ python: false });
   const usable = (libs: LibtorchLocation[]) => candidates.some((c) => !matchLibtorch(c, libs).reason);
-  const libtorches = usable(cheap) ? cheap : findLibtorchCandidates({ python: process.env.TORCHVID_PYTHON ?? "python3" });
+  const libtorches = candidates.length === 0 || usable(cheap) ? cheap : findLibtorchCandidates({ python: process.env.TORCHVID_PYTHON ?? "python3" });
   const reasons: string[] = [];
+  const explicit = process.env.TORCHVID_ADDON;
+  if (explicit && !candidates.some((c) => c.origin === "TORCHVID_ADDON")) reasons.push(`TORCHVID_ADDON=${explicit}: no such file`);
   for (const candidate of candidates) {
     const { libtorch, reason } = matchLibtorch(candidate, libtorches);
     if (reason) {
@@ -152,7 +228,7 @@ function load(): { binding: NativeBinding; binary: LoadedBinary } {
       continue;
     }
     try {
-      if (libtorch?.libDir && candidate.manifest && libtorch.libDir !== candidate.manifest.torchLibDir) preloadLibtorch(libtorch.libDir);
+      if (needsPreload(candidate, libtorch)) preloadLibtorch(libtorch!.libDir!);
       const binding = require(candidate.path) as NativeBinding;
       return { binding, binary: { path: candidate.path, origin: candidate.origin, manifest: candidate.manifest, libtorch } };
     } catch (err) {
@@ -160,7 +236,10 @@ function load(): { binding: NativeBinding; binary: LoadedBinary } {
     }
   }
   const where = `${process.platform}-${process.arch}, Node ${process.version} (N-API ${process.versions.napi})`;
-  const tried = reasons.length ? reasons.map((r) => `  - ${r}`).join("\n") : "  - no torchvid.node found (no local build in build/Release, no prebuilds/ for this platform)";
+  if (!candidates.some((c) => c.origin !== "TORCHVID_ADDON")) {
+    reasons.push(`no torchvid.node found under ${binaryRoot()} (no local build in build/Release, no prebuilds/${process.platform}-${process.arch}/)`);
+  }
+  const tried = reasons.map((r) => `  - ${r}`).join("\n");
   throw new NativeLoadError(
     `Could not load the torchvid native addon on ${where}.\n${tried}\n` +
       `Fix: run \`npm run setup\` (installs libtorch if missing and builds the addon), or \`npm run build:native\` after installing libtorch. ${LIBTORCH_HELP}`,
