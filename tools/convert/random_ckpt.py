@@ -2,8 +2,8 @@
 
 Configs (tools/convert/assets/configs/):
   tiny            the reference tiny architecture of tests/fixtures/reference (UNet 339,588 /
-                  CLIP 1,597,162 / VAE 167,959 parameters) with unet sample_size 32, so the default
-                  video is 64x64 (vae_scale_factor 2); seconds on CPU.
+                  CLIP 1,597,162 / VAE 167,959 parameters) with unet sample_size 16, so the default
+                  video is 32x32 (vae_scale_factor 2); about a second per step on a 2-core CPU.
   ms-1.7b         damo-vilab/text-to-video-ms-1.7b (UNet 1,411,233,860 parameters).
   zeroscope-576w  cerspense/zeroscope_v2_576w: a fine-tune of ms-1.7b with the SAME config files
                   (assumed, including unet sample_size 32 -- fine-tuning re-saves the base config;
