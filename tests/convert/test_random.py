@@ -94,7 +94,7 @@ class RandomTinyRoundTrip(unittest.TestCase):
             self.assertEqual(tuple(frames.shape), (3, 3, 32, 32))
             self.assertTrue(torch.isfinite(frames).all())
             mean, std = enc(frames.clamp(-1, 1))
-            self.assertEqual(tuple(mean.shape), (3, 4, 32, 32))
+            self.assertEqual(tuple(mean.shape), (3, 4, 16, 16))
             self.assertTrue((std > 0).all())
 
     def test_random_unknown_config_is_usage_error(self):
