@@ -489,9 +489,15 @@ function deterSample(flip: boolean): HostTensor {
   return new HostTensor(out, [B, C, H, W]);
 }
 
-function diffusersLoop(s: Scheduler, options: { tStart?: number } = {}): { mean: number; sum: number } {
-  s.setTimesteps(10);
+/** `reassign`: diffusers' Euler/LMS/Heun tests do `sample = scale_model_input(sample, t)` and step on the scaled sample. */
+function diffusersLoop(s: Scheduler, options: { tStart?: number; steps?: number; scaleInput?: boolean; reassign?: boolean } = {}): { mean: number; sum: number } {
+  s.setTimesteps(options.steps ?? 10);
   let x = deterSample(false) as any;
+  if (options.scaleInput && options.tStart === undefined) {
+    const scaled = x.mul(s.initNoiseSigma);
+    x.dispose();
+    x = scaled;
+  }
   let timesteps = s.timesteps;
   if (options.tStart !== undefined) {
     timesteps = s.timesteps.slice(options.tStart * s.order);
@@ -502,7 +508,13 @@ function diffusersLoop(s: Scheduler, options: { tStart?: number } = {}): { mean:
     x = noised;
   }
   for (const t of timesteps) {
-    const eps = x.mul(t / (t + 1));
+    let xin = options.scaleInput ? s.scaleModelInput(x, t) : x;
+    if (options.reassign && xin !== x) {
+      x.dispose();
+      x = xin;
+    }
+    const eps = xin.mul(t / (t + 1));
+    if (xin !== x) xin.dispose();
     const next = s.step(eps, t, x);
     eps.dispose();
     x.dispose();
@@ -550,5 +562,48 @@ describe("diffusers test-suite full loops (host emulation)", () => {
         for (const prediction_type of ["epsilon", "sample"])
           assert.ok(Number.isFinite(diffusersLoop(u({ solver_type, solver_order, prediction_type })).mean));
     assert.ok(Number.isFinite(diffusersLoop(u({ predict_x0: false })).mean));
+  });
+});
+
+describe("diffusers test-suite full loops, more schedulers (host emulation)", () => {
+  const near = (got: number, want: number, tol: number, what: string) => assert.ok(Math.abs(got - want) < tol, `${what}: ${got} vs diffusers ${want}`);
+  test("DDIM (test_scheduler_ddim.py)", () => {
+    const d = (extra: Record<string, unknown>) => new DDIMScheduler({ num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: "linear", clip_sample: true, ...extra });
+    let r = diffusersLoop(d({}));
+    near(r.sum, 172.0067, 1e-2, "default sum");
+    near(r.mean, 0.223967, 1e-3, "default mean");
+    near(diffusersLoop(d({ prediction_type: "v_prediction" })).sum, 52.5302, 1e-2, "v_prediction");
+    near(diffusersLoop(d({ set_alpha_to_one: true, beta_start: 0.01 })).sum, 149.8295, 1e-2, "set_alpha_to_one");
+    near(diffusersLoop(d({ set_alpha_to_one: false, beta_start: 0.01 })).sum, 149.0784, 1e-2, "no set_alpha_to_one");
+    r = diffusersLoop(d({}), { tStart: 8 });
+    near(r.sum, 354.5418, 1e-2, "with noise sum");
+    near(r.mean, 0.4616, 1e-3, "with noise mean");
+    const s = d({ steps_offset: 1 });
+    s.setTimesteps(5);
+    assert.deepEqual(s.timesteps, [801, 601, 401, 201, 1]);
+    for (const extra of [{ timestep_spacing: "trailing" }, { rescale_betas_zero_snr: true, prediction_type: "v_prediction" }, { thresholding: true, sample_max_value: 0.5 }, { beta_schedule: "squaredcos_cap_v2" }]) {
+      assert.ok(Number.isFinite(diffusersLoop(d(extra)).mean), JSON.stringify(extra));
+    }
+  });
+  const sigmaBase = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: "linear" as const };
+  const sigmaLoop = (s: Scheduler) => diffusersLoop(s, { scaleInput: true, reassign: true });
+  test("Euler (test_scheduler_euler.py)", () => {
+    near(sigmaLoop(new EulerDiscreteScheduler(sigmaBase)).sum, 10.0807, 1e-2, "default");
+    near(sigmaLoop(new EulerDiscreteScheduler({ ...sigmaBase, prediction_type: "v_prediction" })).sum, 0.0002, 1e-2, "v_prediction");
+    const k = sigmaLoop(new EulerDiscreteScheduler({ ...sigmaBase, use_karras_sigmas: true }));
+    near(k.sum, 124.52299499511719, 1e-2, "karras sum");
+    near(k.mean, 0.16213932633399963, 1e-3, "karras mean");
+  });
+  test("LMS (test_scheduler_lms.py)", async () => {
+    const { LMSDiscreteScheduler } = await import("../lib/schedulers/index.ts");
+    near(sigmaLoop(new LMSDiscreteScheduler(sigmaBase)).sum, 1006.388, 1e-2, "default");
+    near(sigmaLoop(new LMSDiscreteScheduler({ ...sigmaBase, prediction_type: "v_prediction" })).sum, 0.0017, 1e-2, "v_prediction");
+    near(sigmaLoop(new LMSDiscreteScheduler({ ...sigmaBase, use_karras_sigmas: true })).sum, 3812.9927, 1e-2, "karras");
+  });
+  test("Heun (test_scheduler_heun.py)", async () => {
+    const { HeunDiscreteScheduler } = await import("../lib/schedulers/index.ts");
+    near(sigmaLoop(new HeunDiscreteScheduler(sigmaBase)).sum, 0.1233, 1e-2, "default");
+    near(sigmaLoop(new HeunDiscreteScheduler({ ...sigmaBase, prediction_type: "v_prediction" })).sum, 4.6934e-7, 1e-2, "v_prediction");
+    near(sigmaLoop(new HeunDiscreteScheduler({ ...sigmaBase, use_karras_sigmas: true })).sum, 0.00015, 1e-2, "karras");
   });
 });
