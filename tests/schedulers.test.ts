@@ -475,7 +475,9 @@ describe("fromConfig, registry and argument checks", () => {
 // dummy_sample_deter = arange(4*3*8*8).reshape(3,8,8,4).permute(3,0,1,2) / numel, dummy model
 // eps = sample * t / (t + 1), 10 steps; diffusers asserts mean(|x|) within 1e-3 of these values.
 
-function deterSample(flip: boolean): HostTensor {
+let makeTensor: (data: Float32Array, shape: number[]) => any = (d, sh) => new HostTensor(d, sh);
+
+function deterSample(flip: boolean): any {
   const [B, C, H, W] = [4, 3, 8, 8];
   const n = B * C * H * W;
   const out = new Float32Array(n);
@@ -486,11 +488,14 @@ function deterSample(flip: boolean): HostTensor {
           const idx = ((c * H + h) * W + w) * B + b;
           out[((b * C + c) * H + h) * W + w] = (flip ? n - 1 - idx : idx) / n;
         }
-  return new HostTensor(out, [B, C, H, W]);
+  return makeTensor(out, [B, C, H, W]);
 }
 
 /** `reassign`: diffusers' Euler/LMS/Heun tests do `sample = scale_model_input(sample, t)` and step on the scaled sample. */
-function diffusersLoop(s: Scheduler, options: { tStart?: number; steps?: number; scaleInput?: boolean; reassign?: boolean } = {}): { mean: number; sum: number } {
+function diffusersLoop(
+  s: Scheduler,
+  options: { tStart?: number; steps?: number; scaleInput?: boolean; reassign?: boolean; generator?: unknown } = {},
+): { mean: number; sum: number } {
   s.setTimesteps(options.steps ?? 10);
   let x = deterSample(false) as any;
   if (options.scaleInput && options.tStart === undefined) {
@@ -515,7 +520,7 @@ function diffusersLoop(s: Scheduler, options: { tStart?: number; steps?: number;
     }
     const eps = xin.mul(t / (t + 1));
     if (xin !== x) xin.dispose();
-    const next = s.step(eps, t, x);
+    const next = s.step(eps, t, x, { generator: options.generator as never });
     eps.dispose();
     x.dispose();
     x = next;
@@ -585,6 +590,20 @@ describe("diffusers test-suite full loops, more schedulers (host emulation)", ()
       assert.ok(Number.isFinite(diffusersLoop(d(extra)).mean), JSON.stringify(extra));
     }
   });
+  test("PNDM (test_scheduler_pndm.py)", async () => {
+    const { PNDMScheduler } = await import("../lib/schedulers/index.ts");
+    const p = (extra: Record<string, unknown>) => new PNDMScheduler({ num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: "linear", ...extra });
+    near(diffusersLoop(p({})).sum, 198.1318, 1e-2, "default");
+    near(diffusersLoop(p({ prediction_type: "v_prediction" })).sum, 67.3986, 1e-2, "v_prediction");
+    near(diffusersLoop(p({ set_alpha_to_one: true, beta_start: 0.01 })).sum, 230.0399, 1e-2, "set_alpha_to_one");
+    near(diffusersLoop(p({ set_alpha_to_one: false, beta_start: 0.01 })).sum, 186.9482, 1e-2, "no set_alpha_to_one");
+    const s = p({ steps_offset: 1 });
+    s.setTimesteps(10);
+    assert.deepEqual(s.timesteps, [901, 851, 851, 801, 801, 751, 751, 701, 701, 651, 651, 601, 601, 501, 401, 301, 201, 101, 1]);
+    for (const n of [1, 2, 3]) assert.throws(() => s.setTimesteps(n), { name: "RangeError", message: /numInferenceSteps >= 4/ });
+    const skip = p({ skip_prk_steps: true });
+    for (const n of [1, 2, 3, 4]) skip.setTimesteps(n);
+  });
   const sigmaBase = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: "linear" as const };
   const sigmaLoop = (s: Scheduler) => diffusersLoop(s, { scaleInput: true, reassign: true });
   test("Euler (test_scheduler_euler.py)", () => {
@@ -606,4 +625,28 @@ describe("diffusers test-suite full loops, more schedulers (host emulation)", ()
     near(sigmaLoop(new HeunDiscreteScheduler({ ...sigmaBase, prediction_type: "v_prediction" })).sum, 4.6934e-7, 1e-2, "v_prediction");
     near(sigmaLoop(new HeunDiscreteScheduler({ ...sigmaBase, use_karras_sigmas: true })).sum, 0.00015, 1e-2, "karras");
   });
+});
+
+test("DDPM (test_scheduler_ddpm.py): 1000 stochastic steps drawing from torch.manual_seed(0)", async (t) => {
+  let mod: typeof import("../lib/tensor.ts");
+  try {
+    mod = await import("../lib/tensor.ts");
+    mod.Tensor.from([1], [1]).dispose();
+  } catch {
+    t.skip("addon not loadable");
+    return;
+  }
+  const { Tensor, Generator } = mod;
+  const { DDPMScheduler } = await import("../lib/schedulers/index.ts");
+  const previous = makeTensor;
+  makeTensor = (d, sh) => Tensor.from(d, sh);
+  try {
+    const d = (extra: Record<string, unknown>) => new DDPMScheduler({ num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: "linear", variance_type: "fixed_small", clip_sample: true, ...extra });
+    const near = (got: number, want: number, tol: number, what: string) => assert.ok(Math.abs(got - want) < tol, `${what}: ${got} vs diffusers ${want}`);
+    near(diffusersLoop(d({}), { steps: 1000, generator: new Generator(0) }).sum, 258.9606, 1e-2, "default");
+    near(diffusersLoop(d({ prediction_type: "v_prediction" }), { steps: 1000, generator: new Generator(0) }).sum, 202.0296, 1e-2, "v_prediction");
+    near(diffusersLoop(d({}), { steps: 1000, tStart: 998, generator: new Generator(0) }).sum, 387.9466, 1e-2, "with noise");
+  } finally {
+    makeTensor = previous;
+  }
 });

@@ -59,8 +59,10 @@ export class PNDMScheduler extends Scheduler {
 
   override setTimesteps(numInferenceSteps: number, options = {}): void {
     const n = this.checkNumSteps(numInferenceSteps);
-    if (!this.config.skip_prk_steps && n < 2) {
-      throw new RangeError("PNDMScheduler with PRK steps needs numInferenceSteps >= 2 (diffusers fails at 1): use skip_prk_steps: true or more steps");
+    if (!this.config.skip_prk_steps && n < this.pndmOrder) {
+      throw new RangeError(
+        `PNDMScheduler with PRK steps needs numInferenceSteps >= ${this.pndmOrder} but received ${n} (diffusers 0.27.2 fails there too): use skip_prk_steps: true or more steps`,
+      );
     }
     super.setTimesteps(n, options);
   }
