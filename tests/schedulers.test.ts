@@ -457,6 +457,16 @@ describe("fromConfig, registry and argument checks", () => {
     assert.throws(() => s.getTimestepsForStrength(10, "0.5" as never), TypeError);
   });
 
+  test("stepping past the end of the schedule is a clear error", () => {
+    const s = EulerDiscreteScheduler.fromConfig(baseConfig);
+    s.setTimesteps(2);
+    const x = HostTensor.from(new Float32Array(4), [1, 4]) as any;
+    for (const t of s.timesteps) s.step(x, t, x).dispose();
+    assert.throws(() => s.step(x, 0, x), { name: "RangeError", message: /all 2 steps of the schedule were taken/ });
+    const ddim = DDIMScheduler.fromConfig(baseConfig);
+    assert.throws(() => ddim.step(x, 1, x), /call setTimesteps\(numInferenceSteps\) before step\(\)/);
+  });
+
   test("registry", () => {
     for (const name of ["ddim", "dpm++", "euler", "euler-a", "unipc", "pndm", "lms", "ddpm", "heun", "lcm"] as const) {
       const s = schedulerFromName(name, baseConfig);

@@ -423,6 +423,9 @@ export abstract class Scheduler {
     expectTensor(modelOutput, "modelOutput");
     expectTensor(sample, "sample");
     expectNumber(timestep, "timestep");
+    if (this.stepIndexValue !== null && this.stepIndexValue >= this.timesteps.length) {
+      throw new RangeError(`${this.className}: all ${this.timesteps.length} steps of the schedule were taken: call setTimesteps() again to start a new run`);
+    }
   }
 
   /** diffusers index_for_timestep: the position of `t` in the schedule (the 2nd match if repeated). */
