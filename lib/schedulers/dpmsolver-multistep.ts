@@ -371,7 +371,8 @@ export class DPMSolverMultistepScheduler extends Scheduler {
 
   protected noiseCoefficients(t: number): [number, number] {
     if (this.numInferenceSteps === null) throw new Error(`${this.className}: call setTimesteps before addNoise`);
-    const idx = this.beginIndexValue ?? this.indexForTimestep(t);
+    // diffusers: no begin index -> look t up; else the current step (noise added mid-run, inpainting) or the begin index.
+    const idx = this.beginIndexValue === null ? this.indexForTimestep(t) : (this.stepIndexValue ?? this.beginIndexValue);
     return alphaSigma(this.sigmas[idx]);
   }
 }

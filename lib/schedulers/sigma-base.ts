@@ -78,7 +78,8 @@ export abstract class SigmaScheduler extends Scheduler {
 
   protected noiseCoefficients(t: number): [number, number] {
     this.requireSchedule();
-    const idx = this.beginIndexValue ?? this.indexForTimestep(t);
+    // diffusers: no begin index -> look t up; else the current step (noise added mid-run, inpainting) or the begin index.
+    const idx = this.beginIndexValue === null ? this.indexForTimestep(t) : (this.stepIndexValue ?? this.beginIndexValue);
     return [1, this.sigmas[idx]];
   }
 
