@@ -33,6 +33,12 @@ export interface BinaryManifest {
   torchDir: string;
   torchLibDir: string;
   platform: string;
+  /**
+   * The libtorch libraries the binary needs by SONAME (its DT_NEEDED entries, written by
+   * scripts/prebuilds.mjs): Debian's are versioned (libc10.so.1.13), a libtorch download's are not
+   * (libc10.so), so a libtorch of the right version can still be the wrong build.
+   */
+  torchLibs?: string[];
 }
 
 export interface BinaryCandidate {
@@ -167,19 +173,22 @@ export function matchLibtorch(candidate: BinaryCandidate, libtorches: readonly L
     // Replaced in place (e.g. `pip install -U torch`): look for the right version elsewhere.
   }
   const cudaMajor = (v: string | null | undefined) => /^(\d+)/.exec(v ?? "")?.[1] ?? null;
-  const sameVersion = libtorches.filter((l) => majorMinor(l.version) === want && l.libDir);
+  const hasLibs = (l: LibtorchLocation) => !m.torchLibs?.length || m.torchLibs.every((f) => existsSync(join(l.libDir!, f)));
+  const versionOnly = libtorches.filter((l) => majorMinor(l.version) === want && l.libDir);
+  const sameVersion = versionOnly.filter(hasLibs);
+  const missing = versionOnly.length > sameVersion.length ? `; ${versionOnly.filter((l) => !hasLibs(l)).map((l) => l.libDir).join(", ")} lacks ${m.torchLibs!.join(" / ")}` : "";
   if (m.variant === "cuda") {
     const withCuda = sameVersion.filter(libtorchHasCuda);
     const cuda = withCuda.find((l) => !m.cudaVersion || !l.cuda || cudaMajor(l.cuda) === cudaMajor(m.cudaVersion));
     if (cuda) return { libtorch: cuda };
     const why = withCuda.length ? `a CUDA ${withCuda.map((l) => l.cuda).join("/")} libtorch ${want}` : sameVersion.length ? `libtorch ${want} without CUDA` : `no libtorch ${want}`;
-    return { libtorch: null, reason: `built for ${variant}; ${why} found (found: ${found()})` };
+    return { libtorch: null, reason: `built for ${variant}; ${why} found (found: ${found()})${missing}` };
   }
   if (sameVersion.length > 0) return { libtorch: sameVersion[0]! };
   // Built against a libtorch in the default library path (no rpath), found there again.
   const system = libtorches.find((l) => l.source === "system" && majorMinor(l.version) === want);
   if (!m.torchLibDir && system) return { libtorch: system };
-  return { libtorch: null, reason: `built for ${variant}, found: ${found()}` };
+  return { libtorch: null, reason: `built for ${variant}, found: ${found()}${missing}` };
 }
 
 /**
