@@ -434,6 +434,27 @@ describe("fromConfig, registry and argument checks", () => {
     }
   });
 
+  test("switching between any two schedulers keeps the base keys and warns about nothing", () => {
+    const warnings: unknown[] = [];
+    const orig = process.emitWarning;
+    process.emitWarning = ((w: unknown) => warnings.push(w)) as typeof process.emitWarning;
+    try {
+      for (const A of Object.values(SCHEDULER_CLASSES)) {
+        const a = (A as any).fromConfig(baseConfig) as Scheduler;
+        for (const B of Object.values(SCHEDULER_CLASSES)) {
+          const b = (B as any).fromConfig(a.config) as Scheduler;
+          assert.equal(b.config.beta_schedule, "scaled_linear");
+          assert.equal(b.config.steps_offset, 1);
+          assert.equal(b.config._class_name, (B as any).className);
+          b.setTimesteps(4);
+        }
+      }
+    } finally {
+      process.emitWarning = orig;
+    }
+    assert.deepEqual(warnings, []);
+  });
+
   test("bad config values and unknown override keys are clear errors", () => {
     assert.throws(() => DDIMScheduler.fromConfig(baseConfig, { timestep_spacing: "sideways" }), RangeError);
     assert.throws(() => DDIMScheduler.fromConfig(baseConfig, { use_karras_sigmas: true }), TypeError);
