@@ -53,6 +53,8 @@ export interface LoadedBinary {
   origin: BinaryCandidate["origin"];
   manifest: BinaryManifest | null;
   libtorch: LibtorchLocation | null;
+  /** Whether the libtorch was preloaded because the binary's rpath points elsewhere. */
+  preloaded?: boolean;
 }
 
 const require = createRequire(import.meta.url);
@@ -221,6 +223,33 @@ function preloadLibtorch(libDir: string): void {
 let loaded: { binding: NativeBinding; binary: LoadedBinary } | undefined;
 let loadError: NativeLoadError | undefined;
 
+/** One candidate in the loader's plan: the libtorch it would run against, or why it is skipped. */
+export interface LoadStep {
+  candidate: BinaryCandidate;
+  libtorch: LibtorchLocation | null;
+  /** Whether that libtorch is preloaded (RTLD_GLOBAL) before the binary: its rpath points elsewhere. */
+  preload: boolean;
+  reason?: string;
+}
+
+/** The loader's plan, in order (pure: nothing is loaded). The first step without a reason is tried first. */
+export function planLoad(candidates: readonly BinaryCandidate[], libtorches: readonly LibtorchLocation[]): LoadStep[] {
+  return candidates.map((candidate) => {
+    const { libtorch, reason } = matchLibtorch(candidate, libtorches);
+    return reason ? { candidate, libtorch: null, preload: false, reason } : { candidate, libtorch, preload: needsPreload(candidate, libtorch) };
+  });
+}
+
+/** The error thrown when no binary loads: where, every reason, and the fixes. */
+export function nativeLoadError(reasons: readonly string[], root = binaryRoot()): NativeLoadError {
+  const where = `${process.platform}-${process.arch}, Node ${process.version} (N-API ${process.versions.napi})`;
+  const all = reasons.length ? reasons : [`no torchvid.node found under ${root} (no local build in build/Release, no prebuilds/${process.platform}-${process.arch}/)`];
+  return new NativeLoadError(
+    `Could not load the torchvid native addon on ${where}.\n${all.map((r) => `  - ${r}`).join("\n")}\n` +
+      `Fix: run \`npm run setup\` (installs libtorch if missing and builds the addon), or \`npm run build:native\` after installing libtorch. ${LIBTORCH_HELP}`,
+  );
+}
+
 function load(): { binding: NativeBinding; binary: LoadedBinary } {
   const candidates = listBinaryCandidates();
   // Asking python3 for its torch costs a second or more: only when nothing cheaper fits.
@@ -230,29 +259,25 @@ function load(): { binding: NativeBinding; binary: LoadedBinary } {
   const reasons: string[] = [];
   const explicit = process.env.TORCHVID_ADDON;
   if (explicit && !candidates.some((c) => c.origin === "TORCHVID_ADDON")) reasons.push(`TORCHVID_ADDON=${explicit}: no such file`);
-  for (const candidate of candidates) {
-    const { libtorch, reason } = matchLibtorch(candidate, libtorches);
-    if (reason) {
-      reasons.push(`${candidate.path}: ${reason}`);
+  for (const step of planLoad(candidates, libtorches)) {
+    const { candidate, libtorch } = step;
+    if (step.reason) {
+      reasons.push(`${candidate.path}: ${step.reason}`);
       continue;
     }
     try {
-      if (needsPreload(candidate, libtorch)) preloadLibtorch(libtorch!.libDir!);
+      if (step.preload) preloadLibtorch(libtorch!.libDir!);
       const binding = require(candidate.path) as NativeBinding;
-      return { binding, binary: { path: candidate.path, origin: candidate.origin, manifest: candidate.manifest, libtorch } };
+      return { binding, binary: { path: candidate.path, origin: candidate.origin, manifest: candidate.manifest, libtorch, preloaded: step.preload } };
     } catch (err) {
-      reasons.push(`${candidate.path}: ${(err as Error).message.split("\n")[0]}`);
+      const first = String((err as Error)?.message ?? err).split("\n")[0]!;
+      reasons.push(`${candidate.path}: ${first.startsWith(`${candidate.path}: `) ? first.slice(candidate.path.length + 2) : first}`);
     }
   }
-  const where = `${process.platform}-${process.arch}, Node ${process.version} (N-API ${process.versions.napi})`;
   if (!candidates.some((c) => c.origin !== "TORCHVID_ADDON")) {
     reasons.push(`no torchvid.node found under ${binaryRoot()} (no local build in build/Release, no prebuilds/${process.platform}-${process.arch}/)`);
   }
-  const tried = reasons.map((r) => `  - ${r}`).join("\n");
-  throw new NativeLoadError(
-    `Could not load the torchvid native addon on ${where}.\n${tried}\n` +
-      `Fix: run \`npm run setup\` (installs libtorch if missing and builds the addon), or \`npm run build:native\` after installing libtorch. ${LIBTORCH_HELP}`,
-  );
+  throw nativeLoadError(reasons);
 }
 
 /** The loaded addon (loaded on first use; the same NativeLoadError is rethrown on later calls). */
