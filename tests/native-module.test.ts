@@ -164,6 +164,16 @@ describe("errors reach JS as clear errors and the process lives on", () => {
     assert.throws(() => Tensor.zeros([2]).chunk(0), RangeError);
     assert.throws(() => Tensor.zeros([2]).quantile(2, 0), RangeError);
   });
+  it("an allocation the machine cannot hold is ERR_TORCHVID_OOM with advice, and the process lives on", () => {
+    assert.throws(() => Tensor.zeros([2 ** 40]), (e: TorchvidError) => {
+      assert.equal(e.code, "ERR_TORCHVID_OOM");
+      assert.match(e.message, /allocate/);
+      assert.match(e.message, /enableModelCpuOffload\(\), enableVaeSlicing\(\)/);
+      return true;
+    });
+    assert.deepEqual(Array.from(Tensor.from([1], [1]).dataSync() as Float32Array), [1]);
+  });
+
   it("asking for CUDA on a CPU-only build says what to do", () => {
     assert.throws(() => Tensor.zeros([2], { device: "cuda" }), (e: TorchvidError) => {
       assert.equal(e.code, "ERR_TORCHVID_DEVICE");
