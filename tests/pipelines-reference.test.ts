@@ -89,7 +89,7 @@ describe("reference pipeline cases (diffusers 0.27.2, CPU float32)", () => {
         steps.push(e.latents.dataSync() as Float32Array);
         timesteps.push(e.timestep);
       };
-      const result = (await (pipe as TextToVideoSDPipeline).generate(options as never)) as Record<string, unknown>;
+      const result = (await (pipe as TextToVideoSDPipeline).generate(options as never)) as unknown as Record<string, unknown>;
       assert.deepEqual(timesteps, c.timesteps_run, "timesteps run");
       const after = ref.floats("latents_after_step");
       const per = after.length / timesteps.length;

@@ -428,12 +428,54 @@ export abstract class VideoDiffusionPipeline {
     }));
   }
 
+  /**
+   * The part of generate() both pipelines share, after the inputs were checked: encode the
+   * prompts, let `prepare` set the timesteps and make the initial latents, denoise, decode.
+   * Every tensor is freed on success, failure and abort.
+   */
+  protected async run(
+    options: GenerateOptions,
+    common: ReturnType<VideoDiffusionPipeline["commonOptions"]>,
+    generator: Generator | Generator[],
+    prepare: () => Promise<{ latents: Tensor; timesteps: readonly number[] }>,
+  ): Promise<VideoOutput | LatentOutput> {
+    throwIfAborted(options.signal);
+    // Guidance doubles the batch: [uncond, cond].
+    const doClassifierFreeGuidance = common.guidanceScale > 1;
+    const embeds = await this.encodePrompt({ ...options, numVideosPerPrompt: common.numVideosPerPrompt, doClassifierFreeGuidance, clipSkip: common.clipSkip });
+    let prepared: { latents: Tensor; timesteps: readonly number[] } | undefined;
+    try {
+      prepared = await prepare();
+      const final = await this.denoise({
+        latents: prepared.latents,
+        timesteps: prepared.timesteps,
+        embeds,
+        guidanceScale: common.guidanceScale,
+        generator,
+        eta: common.eta,
+        onStep: options.onStep,
+        signal: options.signal,
+      });
+      return await this.finish(final, common.outputType, options.signal);
+    } catch (err) {
+      prepared?.latents.dispose();
+      await this.unstage();
+      throw err;
+    } finally {
+      embeds.dispose();
+    }
+  }
+
   /** Finishes a run: latents out for "latent", else decode + postprocess. Consumes `latents`. */
   protected async finish(latents: Tensor, outputType: OutputType, signal?: AbortSignal): Promise<VideoOutput | LatentOutput> {
     try {
       if (outputType === "latent") {
-        const data = (await latents.to("float32").data()) as Float32Array;
-        return { latents: { shape: latents.shape, data } };
+        const host = latents.to("float32");
+        try {
+          return { latents: { shape: latents.shape, data: (await host.data()) as Float32Array } };
+        } finally {
+          host.dispose();
+        }
       }
       throwIfAborted(signal);
       const decoded = await this.decodeLatents(latents);

@@ -1,7 +1,7 @@
 /** TextToVideoSDPipeline: diffusers' text-to-video recipe (ModelScope text-to-video-ms-1.7b, zeroscope). */
-import { Tensor, disposeAll } from "../tensor.ts";
+import type { Tensor } from "../tensor.ts";
 import { expectInt } from "../validate.ts";
-import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, throwIfAborted, type FromPretrainedOptions } from "./base.ts";
+import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
 import { checkOptionNames, type GenerateOptions, type LatentOutput, type VideoOutput } from "./options.ts";
 
 export class TextToVideoSDPipeline extends VideoDiffusionPipeline {
@@ -34,53 +34,22 @@ export class TextToVideoSDPipeline extends VideoDiffusionPipeline {
       throw new RangeError(`latents must have shape [${shape}] for these options but have [${options.latents.shape}]`);
     }
     const generator = resolveGenerators(options, common.batch);
-    throwIfAborted(options.signal);
 
-    // 2. Guidance doubles the batch: [uncond, cond].
-    const doCfg = common.guidanceScale > 1;
-    // 3. Prompt embeddings.
-    const embeds = await this.encodePrompt({ ...options, numVideosPerPrompt: common.numVideosPerPrompt, doClassifierFreeGuidance: doCfg, clipSkip: common.clipSkip });
-    let latents: Tensor | undefined;
-    try {
-      // 4. Timesteps.
+    // 2-8. Prompts, then timesteps and noise scaled by the scheduler's initial sigma, denoise, decode.
+    return this.run(options, common, generator, async () => {
       this.scheduler.setTimesteps(common.numInferenceSteps);
-      // 5. Initial latents: noise from the CPU generator, scaled by the scheduler's initial sigma.
-      latents = await this.prepareLatents(shape, generator, options.latents);
-      // 6-7. Denoise.
-      const final = await this.denoise({
-        latents,
-        timesteps: this.scheduler.timesteps,
-        embeds,
-        guidanceScale: common.guidanceScale,
-        generator,
-        eta: common.eta,
-        onStep: options.onStep,
-        signal: options.signal,
-      });
-      latents = undefined;
-      // 8. Decode and convert.
-      return await this.finish(final, common.outputType, options.signal);
-    } catch (err) {
-      if (latents) latents.dispose();
-      await this.unstage();
-      throw err;
-    } finally {
-      embeds.dispose();
-    }
+      return { latents: await this.prepareLatents(shape, generator, options.latents), timesteps: this.scheduler.timesteps };
+    });
   }
 
   /** Initial latents [B, 4, F, h, w] exactly as diffusers' prepare_latents. */
   async prepareLatents(shape: number[], generator: Parameters<typeof randnTensor>[1], given?: Tensor): Promise<Tensor> {
-    const raw = given ? await given.toDevice(this.device) : await randnTensor(shape, generator, this.device);
     const sigma = this.scheduler.initNoiseSigma;
-    if (sigma === 1) {
-      if (!given) return raw;
-      const copy = raw.clone();
-      disposeAll(raw === given ? [] : [raw]);
-      return copy;
-    }
+    // A moved handle may alias the caller's tensor: always hand the loop a tensor of its own.
+    const raw = given ? await given.toDevice(this.device) : await randnTensor(shape, generator, this.device);
+    if (sigma === 1 && !given) return raw;
     const scaled = raw.mul(sigma);
-    if (raw !== given) raw.dispose();
+    raw.dispose();
     return scaled;
   }
 }

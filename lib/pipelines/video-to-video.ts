@@ -5,7 +5,7 @@
 import { Tensor, disposeAll } from "../tensor.ts";
 import { expectNumber, invalidParameter } from "../validate.ts";
 import { assertVideo, type Video } from "../video/types.ts";
-import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, throwIfAborted, type FromPretrainedOptions } from "./base.ts";
+import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
 import { checkOptionNames, type ImageInput, type LatentOutput, type VideoOutput, type VideoToVideoOptions } from "./options.ts";
 
 /** Turns the accepted inputs into one uint8/float Video of the requested size. */
@@ -71,40 +71,14 @@ export class VideoToVideoSDPipeline extends VideoDiffusionPipeline {
     this.checkSize(video.height, "height");
     this.checkSize(video.width, "width");
     const generator = resolveGenerators(options, common.batch);
-    throwIfAborted(options.signal);
 
-    // 2-3. Prompt embeddings ([uncond, cond] with guidance).
-    const doCfg = common.guidanceScale > 1;
-    const embeds = await this.encodePrompt({ ...options, numVideosPerPrompt: 1, doClassifierFreeGuidance: doCfg, clipSkip: common.clipSkip });
-    let latents: Tensor | undefined;
-    try {
-      // 4. Timesteps: strength picks where on the schedule the video is noised to.
+    // 2-8. Prompts; strength picks where on the schedule the encoded video is noised to; denoise; decode.
+    return this.run(options, common, generator, async () => {
       this.scheduler.setTimesteps(common.numInferenceSteps);
       const chosen = this.scheduler.getTimestepsForStrength(common.numInferenceSteps, strength);
       this.scheduler.setBeginIndex(chosen.beginIndex);
-      // 5. Latents: encode the video, sample the posterior, noise it to the first timestep.
-      latents = await this.prepareLatents(video, chosen.latentTimestep, generator);
-      // 6-7. Denoise.
-      const final = await this.denoise({
-        latents,
-        timesteps: chosen.timesteps,
-        embeds,
-        guidanceScale: common.guidanceScale,
-        generator,
-        eta: common.eta,
-        onStep: options.onStep,
-        signal: options.signal,
-      });
-      latents = undefined;
-      // 8. Decode.
-      return await this.finish(final, common.outputType, options.signal);
-    } catch (err) {
-      if (latents) latents.dispose();
-      await this.unstage();
-      throw err;
-    } finally {
-      embeds.dispose();
-    }
+      return { latents: await this.prepareLatents(video, chosen.latentTimestep, generator), timesteps: chosen.timesteps };
+    });
   }
 
   /** Video -> [1, 3, F, H, W] in [-1, 1] (diffusers' preprocess_video: /255, *2 - 1). */
