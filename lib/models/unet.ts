@@ -36,8 +36,12 @@ export class UNet3DConditionModel extends ModuleComponent {
     return 2 ** (blocks - 1);
   }
 
-  /** Predicts the noise for latents [B, C, F, h, w] at `timestep`, conditioned on [B, 77, D] embeddings. */
-  async forward(sample: Tensor, timestep: number, encoderHiddenStates: Tensor): Promise<Tensor> {
+  /**
+   * Predicts the noise for latents [B, C, F, h, w] at `timestep` (a number, or a 0-dim tensor
+   * already on the device), conditioned on [B, 77, D] embeddings.
+   */
+  async forward(sample: Tensor, timestep: number | Tensor, encoderHiddenStates: Tensor): Promise<Tensor> {
+    if (timestep instanceof Tensor) return this.module.forwardTensor(sample, timestep, encoderHiddenStates);
     const t = Tensor.from(new Float32Array([timestep]), [], { device: sample.device as never });
     try {
       return await this.module.forwardTensor(sample, t, encoderHiddenStates);

@@ -351,6 +351,9 @@ export abstract class VideoDiffusionPipeline {
     await this.stage(this.unet);
     let latents = args.latents;
     const [b, c, f, h, w] = latents.shape;
+    // Every timestep goes to the device once; each step takes a view (no per-step host copy).
+    const onHost = Tensor.from(Float32Array.from(timesteps), [timesteps.length]);
+    const timestepTensor = this.device === "cpu" ? onHost : await onHost.toDevice(this.device);
     const start = performance.now();
     try {
       for (let i = 0; i < timesteps.length; i++) {
@@ -358,7 +361,9 @@ export abstract class VideoDiffusionPipeline {
         const t = timesteps[i];
         const doubled = cfg ? Tensor.cat([latents, latents], 0) : latents;
         const modelInput = this.scheduler.scaleModelInput(doubled, t);
-        let noisePred = await this.unet.forward(modelInput, t, embeds);
+        const tView = timestepTensor.slice(0, i, i + 1).reshape([]);
+        let noisePred = await this.unet.forward(modelInput, tView, embeds);
+        tView.dispose();
         if (doubled !== latents && doubled !== modelInput) doubled.dispose();
         if (modelInput !== latents) modelInput.dispose();
         if (cfg) {
@@ -382,6 +387,8 @@ export abstract class VideoDiffusionPipeline {
       latents.dispose();
       emptyCache();
       throw err;
+    } finally {
+      disposeAll(onHost, timestepTensor);
     }
   }
 
