@@ -15,7 +15,8 @@
  * `TORCHVID_PACKAGE_ROOT` (internal, for tests) makes the loader look for build/ and prebuilds/
  * under another folder.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -39,6 +40,8 @@ export interface BinaryManifest {
    * (libc10.so), so a libtorch of the right version can still be the wrong build.
    */
   torchLibs?: string[];
+  /** sha256 (16 hex) of the CMakeLists.txt, src/ and binding/ it was built from (scripts/prebuilds.mjs). */
+  sourceHash?: string;
 }
 
 export interface BinaryCandidate {
@@ -232,9 +235,33 @@ export interface LoadStep {
   reason?: string;
 }
 
-/** The loader's plan, in order (pure: nothing is loaded). The first step without a reason is tried first. */
-export function planLoad(candidates: readonly BinaryCandidate[], libtorches: readonly LibtorchLocation[]): LoadStep[] {
+/**
+ * sha256 (first 16 hex digits) over CMakeLists.txt, src/ and binding/ of a source tree: the same
+ * digest scripts/prebuilds.mjs records as a prebuild's `sourceHash`. Null when the tree has no sources.
+ */
+export function sourceHash(root: string): string | null {
+  if (!existsSync(join(root, "CMakeLists.txt")) || !existsSync(join(root, "src")) || !existsSync(join(root, "binding"))) return null;
+  const h = createHash("sha256");
+  const files = ["CMakeLists.txt", ...["src", "binding"].flatMap((d) => readdirSync(join(root, d)).sort().map((f) => join(d, f)))];
+  for (const f of files) {
+    if (!statSync(join(root, f)).isFile()) continue;
+    h.update(`${f}\0`).update(readFileSync(join(root, f)));
+  }
+  return h.digest("hex").slice(0, 16);
+}
+
+/**
+ * The loader's plan, in order (pure: nothing is loaded). The first step without a reason is tried
+ * first. With `sources` (the sourceHash of the sources beside the binaries), a prebuild built from
+ * other sources is skipped as stale: it may lack functions the TypeScript layer calls.
+ */
+export function planLoad(candidates: readonly BinaryCandidate[], libtorches: readonly LibtorchLocation[], sources: string | null = null): LoadStep[] {
   return candidates.map((candidate) => {
+    const built = candidate.manifest?.sourceHash;
+    if (built && sources && built !== sources) {
+      const reason = `stale: built from other sources (${built}; these are ${sources}): run \`npm run build:native\`, or \`npm run prebuilds\` to refresh it`;
+      return { candidate, libtorch: null, preload: false, reason };
+    }
     const { libtorch, reason } = matchLibtorch(candidate, libtorches);
     return reason ? { candidate, libtorch: null, preload: false, reason } : { candidate, libtorch, preload: needsPreload(candidate, libtorch) };
   });
@@ -259,7 +286,8 @@ function load(): { binding: NativeBinding; binary: LoadedBinary } {
   const reasons: string[] = [];
   const explicit = process.env.TORCHVID_ADDON;
   if (explicit && !candidates.some((c) => c.origin === "TORCHVID_ADDON")) reasons.push(`TORCHVID_ADDON=${explicit}: no such file`);
-  for (const step of planLoad(candidates, libtorches)) {
+  const sources = candidates.some((c) => c.manifest?.sourceHash) ? sourceHash(binaryRoot()) : null;
+  for (const step of planLoad(candidates, libtorches, sources)) {
     const { candidate, libtorch } = step;
     if (step.reason) {
       reasons.push(`${candidate.path}: ${step.reason}`);

@@ -39,7 +39,10 @@ export function prebuildName(manifest) {
   return `torchvid.${manifest.variant}-libtorch${m[1]}.${m[2]}.napi.node`;
 }
 
-/** sha256 over CMakeLists.txt, src/ and binding/: tells a stale prebuild from a current one. */
+/**
+ * sha256 over CMakeLists.txt, src/ and binding/: tells a stale prebuild from a current one. The
+ * loader computes the same (lib/native.ts sourceHash) and skips a prebuild built from other sources.
+ */
 export function sourceHash() {
   const h = createHash("sha256");
   const files = ["CMakeLists.txt", ...["src", "binding"].flatMap((d) => readdirSync(join(root, d)).sort().map((f) => join(d, f)))];
@@ -61,6 +64,11 @@ function option(name) {
   const value = argv[i + 1];
   if (!value || value.startsWith("--")) fail(`${name} needs a value`);
   return value;
+}
+
+if (argv[0] === "--source-hash") {
+  console.log(sourceHash());
+  process.exit(0);
 }
 
 // ---------------------------------------------------------------------------------------------

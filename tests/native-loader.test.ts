@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -22,6 +22,7 @@ import {
   planLoad,
   prebuildFileName,
   readManifest,
+  sourceHash,
 } from "../lib/native.ts";
 import { NativeLoadError } from "../lib/errors.ts";
 import { findLibtorch, findLibtorchCandidates, type LibtorchLocation } from "../scripts/find-libtorch.mjs";
@@ -98,6 +99,16 @@ describe("prebuild names", () => {
     assert.equal(m?.variant, "cpu");
     assert.match(m!.torchVersion, /^1\.13\./);
     assert.ok(m!.torchLibs?.includes("libc10.so.1.13"), `torchLibs: ${m!.torchLibs}`);
+    assert.match(m!.sourceHash ?? "", /^[0-9a-f]{16}$/);
+    // Not a failure when C++ changed since: the loader then skips it as stale (tested below).
+    if (m!.sourceHash !== sourceHash(repo)) t.skip(`the committed prebuild is stale (sources changed since): run \`npm run prebuilds\``);
+  });
+
+  it("the loader's source hash is the one scripts/prebuilds.mjs records", () => {
+    const r = spawnSync(process.execPath, [join(repo, "scripts", "prebuilds.mjs"), "--source-hash"], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), sourceHash(repo));
+    assert.equal(sourceHash(newDir("no-sources")), null);
   });
 });
 
@@ -212,6 +223,15 @@ describe("matchLibtorch / planLoad", () => {
     assert.equal(ok[0]!.preload, true);
   });
 
+  it("a prebuild built from other sources is skipped as stale", () => {
+    const c = candidate(manifest({ sourceHash: "aaaaaaaaaaaaaaaa" }));
+    const libs = [location("TORCHVID_LIBTORCH", cpu211, "2.11.0")];
+    assert.match(planLoad([c], libs, "bbbbbbbbbbbbbbbb")[0]!.reason!, /stale: built from other sources \(aaaaaaaaaaaaaaaa; these are bbbbbbbbbbbbbbbb\).*npm run prebuilds/);
+    assert.equal(planLoad([c], libs, "aaaaaaaaaaaaaaaa")[0]!.reason, undefined);
+    assert.equal(planLoad([c], libs, null)[0]!.reason, undefined, "no sources beside the binaries: no check");
+    assert.equal(planLoad([candidate(manifest({}))], libs, "bbbbbbbbbbbbbbbb")[0]!.reason, undefined, "no recorded hash (a local build): no check");
+  });
+
   it("an unlabelled local build runs against the first libtorch found", () => {
     const [step] = planLoad([candidate(null, "/b/build/Release/torchvid.node", "node-gyp-build")], [location("system", cpu113, "1.13.0")]);
     assert.equal(step!.reason, undefined);
@@ -309,6 +329,26 @@ describe("loading in a child process", () => {
     assert.ok(line, r.stdout + r.stderr);
     const got = JSON.parse(line.slice(7));
     assert.deepEqual(got, { origin: "prebuild", path: join(pre, "torchvid.cpu-libtorch1.13.napi.node"), preloaded: true, source: "system", torch: m.torchVersion });
+  });
+
+  it("beside sources, a prebuild loads only when built from them (else: stale, clean error)", (t) => {
+    const src = join(repo, "prebuilds", "linux-x64", "torchvid.cpu-libtorch1.13.napi.node");
+    const system = findLibtorchCandidates({ python: false, env: {} }).find((l) => l.source === "system");
+    if (platformDir !== "linux-x64" || !existsSync(src) || !/^1\.13\./.test(system?.version ?? "")) return t.skip("needs the linux-x64 prebuild and a system libtorch 1.13");
+    const root = newDir("sources-pkg");
+    for (const f of ["CMakeLists.txt", "src", "binding"]) cpSync(join(repo, f), join(root, f), { recursive: true });
+    const pre = join(root, "prebuilds", platformDir);
+    mkdirSync(pre, { recursive: true });
+    copyFileSync(src, join(pre, "torchvid.cpu-libtorch1.13.napi.node"));
+    const m = JSON.parse(readFileSync(src.replace(/\.node$/, ".json"), "utf8")) as BinaryManifest;
+    const sidecar = join(pre, "torchvid.cpu-libtorch1.13.napi.json");
+    writeFileSync(sidecar, JSON.stringify({ ...m, sourceHash: sourceHash(root) }));
+    const ok = loadInChild({ TORCHVID_PACKAGE_ROOT: root });
+    assert.match(ok.stdout, /^LOADED .*"origin":"prebuild"/m, ok.stdout + ok.stderr);
+    writeFileSync(sidecar, JSON.stringify({ ...m, sourceHash: "0123456789abcdef" }));
+    const stale = loadInChild({ TORCHVID_PACKAGE_ROOT: root });
+    assertCleanFailure(stale);
+    assert.match(stale.stdout, /torchvid\.cpu-libtorch1\.13\.napi\.node: stale: built from other sources \(0123456789abcdef; these are [0-9a-f]{16}\)/);
   });
 });
 
