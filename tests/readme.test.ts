@@ -32,3 +32,10 @@ it("the README library example runs and writes its video", { skip: existsSync(jo
   assert.match(out, /^8 32 32$/m, "video-to-video result size");
   assert.ok(existsSync(join(dir, "spiderman.mp4")));
 });
+
+it("the package root exports the fixed public names (import from \"torchvid\", as built by setup)", { skip: existsSync(join(repo, "dist", "index.js")) ? false : "dist/ missing: run `npm run setup` (or npm run build:ts)" }, () => {
+  const names = ["TextToVideoSDPipeline", "VideoToVideoSDPipeline", "DDIMScheduler", "DPMSolverMultistepScheduler", "LCMScheduler", "CLIPTokenizer", "Tensor", "Generator", "exportVideo", "readVideo", "info"];
+  const code = `import * as m from "torchvid"; console.log(JSON.stringify(${JSON.stringify(names)}.filter((n) => typeof m[n] !== "function")));`;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", code], { cwd: repo, encoding: "utf8" });
+  assert.deepEqual(JSON.parse(out), [], "missing exports");
+});
