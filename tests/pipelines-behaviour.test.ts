@@ -217,6 +217,19 @@ describe("video-to-video inputs", () => {
     assert.deepEqual(a.frames[0].data, b.frames[0].data);
     assert.equal(a.frames[0].numFrames, 2);
   });
+  it("takes a path (a folder of PNG frames, decoded with readVideo)", async () => {
+    const { exportVideo } = await import("../lib/index.ts");
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const file = join(mkdtempSync(join(tmpdir(), "torchvid-v2v-")), "frames");
+    await exportVideo(video(), `${file}/`);
+    const v2v = VideoToVideoSDPipeline.fromPipe(pipe);
+    const fromPath = await run(v2v, file);
+    const fromFrames = await run(v2v, video());
+    assert.deepEqual(fromPath.frames[0].data, fromFrames.frames[0].data);
+  });
+
   it("resizes to the requested size", async () => {
     const v2v = VideoToVideoSDPipeline.fromPipe(pipe);
     const out = await run(v2v, video(), { width: 24, height: 16 });
