@@ -5,9 +5,10 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { expectNumber } from "../validate.ts";
-import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
+import { AlphaScheduler } from "./alpha-base.ts";
+import { type ConfigSpec, registerSpec, type Scheduler, type StepOptions } from "./base.ts";
 import { betaKeys, K, PREDICTION_TYPES } from "./keys.ts";
-import { f32, roundHalfEven, spacedTimesteps, type TimestepSpacing, trainingSchedule } from "./math.ts";
+import { f32, type TimestepSpacing } from "./math.ts";
 import { lincomb, release, stepNoise, thresholdSample } from "./ops.ts";
 
 export interface DDIMConfig {
@@ -80,7 +81,7 @@ export function predictX0AndEps(
   return { x0, eps };
 }
 
-export class DDIMScheduler extends Scheduler {
+export class DDIMScheduler extends AlphaScheduler {
   static override readonly className = "DDIMScheduler";
   static override readonly configSpec: ConfigSpec = {
     ...betaKeys(),
@@ -96,37 +97,17 @@ export class DDIMScheduler extends Scheduler {
     rescale_betas_zero_snr: K.bool(false),
   };
 
-  readonly betas: Float32Array;
-  readonly alphasCumprod: Float32Array;
-  readonly finalAlphaCumprod: number;
-
   constructor(config: DDIMConfig = {}) {
     super(config as Record<string, unknown>);
-    const { betas, alphasCumprod } = trainingSchedule(this.config, DDIMScheduler.className);
-    this.betas = betas;
-    this.alphasCumprod = alphasCumprod;
-    this.finalAlphaCumprod = this.config.set_alpha_to_one ? 1.0 : alphasCumprod[0];
-    this.timesteps = Array.from({ length: this.numTrainTimesteps }, (_, i) => this.numTrainTimesteps - 1 - i);
   }
 
   protected override get supportsBeginIndex(): boolean {
     return false;
   }
 
-  protected buildSchedule(n: number): void {
-    const spacing = this.config.timestep_spacing as TimestepSpacing;
-    const raw = spacedTimesteps(spacing, this.numTrainTimesteps, n, this.config.steps_offset as number, this.className);
-    this.timesteps = spacing === "linspace" ? raw.map(roundHalfEven) : raw;
-    this.numInferenceSteps = n;
-  }
-
-  private alphaAt(t: number): number {
-    return t >= 0 ? this.alphasCumprod[t] : this.finalAlphaCumprod;
-  }
-
   private variance(t: number, prev: number): number {
     const a = this.alphasCumprod[t];
-    const ap = this.alphaAt(prev);
+    const ap = this.alphaProdPrev(prev);
     const b = f32(1 - a);
     const bp = f32(1 - ap);
     return f32(f32(bp / b) * f32(1 - f32(a / ap)));
@@ -141,9 +122,8 @@ export class DDIMScheduler extends Scheduler {
     const eta = options.eta === undefined ? 0 : expectNumber(options.eta, "eta", { min: 0 });
     const t = timestep;
     const prev = t - Math.floor(this.numTrainTimesteps / (this.numInferenceSteps as number));
-    const a = this.alphasCumprod[t];
-    if (a === undefined) throw new RangeError(`timestep ${t} is outside 0..${this.numTrainTimesteps - 1}`);
-    const ap = this.alphaAt(prev);
+    const a = this.alphaProd(t);
+    const ap = this.alphaProdPrev(prev);
     const { x0, eps } = predictX0AndEps(this, modelOutput, sample, a, { needEps: true, useClippedModelOutput: options.useClippedModelOutput });
     const variance = this.variance(t, prev);
     const std = f32(eta * f32(Math.sqrt(variance)));
@@ -162,12 +142,6 @@ export class DDIMScheduler extends Scheduler {
     }
     release([modelOutput, sample], x0, eps ?? undefined);
     return prevSample;
-  }
-
-  protected noiseCoefficients(t: number): [number, number] {
-    const a = this.alphasCumprod[t];
-    if (a === undefined || !Number.isInteger(t)) throw new RangeError(`timestep ${t} is not an integer in 0..${this.numTrainTimesteps - 1}`);
-    return [f32(Math.sqrt(a)), f32(Math.sqrt(f32(1 - a)))];
   }
 }
 registerSpec(DDIMScheduler.className, DDIMScheduler.configSpec);

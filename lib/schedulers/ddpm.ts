@@ -4,10 +4,11 @@
  * thresholding, timestep_spacing.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
+import { AlphaScheduler } from "./alpha-base.ts";
+import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { predictX0AndEps } from "./ddim.ts";
 import { betaKeys, K } from "./keys.ts";
-import { f32, roundHalfEven, spacedTimesteps, type TimestepSpacing, trainingSchedule } from "./math.ts";
+import { f32, type TimestepSpacing } from "./math.ts";
 import { lincomb, release, stepNoise } from "./ops.ts";
 
 export interface DDPMConfig {
@@ -28,7 +29,7 @@ export interface DDPMConfig {
   rescale_betas_zero_snr?: boolean;
 }
 
-export class DDPMScheduler extends Scheduler {
+export class DDPMScheduler extends AlphaScheduler {
   static override readonly className = "DDPMScheduler";
   static override readonly configSpec: ConfigSpec = {
     ...betaKeys({ schedules: ["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"] }),
@@ -44,26 +45,12 @@ export class DDPMScheduler extends Scheduler {
     rescale_betas_zero_snr: K.bool(false),
   };
 
-  readonly betas: Float32Array;
-  readonly alphasCumprod: Float32Array;
-
   constructor(config: DDPMConfig = {}) {
     super(config as Record<string, unknown>);
-    const { betas, alphasCumprod } = trainingSchedule(this.config, this.className);
-    this.betas = betas;
-    this.alphasCumprod = alphasCumprod;
-    this.timesteps = Array.from({ length: this.numTrainTimesteps }, (_, i) => this.numTrainTimesteps - 1 - i);
   }
 
   protected override get supportsBeginIndex(): boolean {
     return false;
-  }
-
-  protected buildSchedule(n: number): void {
-    const spacing = this.config.timestep_spacing as TimestepSpacing;
-    const raw = spacedTimesteps(spacing, this.numTrainTimesteps, n, this.config.steps_offset as number, this.className);
-    this.timesteps = spacing === "linspace" ? raw.map(roundHalfEven) : raw;
-    this.numInferenceSteps = n;
   }
 
   private previousTimestep(t: number): number {
@@ -74,7 +61,7 @@ export class DDPMScheduler extends Scheduler {
   private variance(t: number): { value: number; kind: "variance" | "std" } {
     const prevT = this.previousTimestep(t);
     const a = this.alphasCumprod[t];
-    const ap = prevT >= 0 ? this.alphasCumprod[prevT] : 1.0;
+    const ap = this.alphaProdPrev(prevT);
     const beta = f32(1 - f32(a / ap));
     let variance = f32(f32(f32(1 - ap) / f32(1 - a)) * beta);
     variance = Math.max(variance, 1e-20);
@@ -96,9 +83,8 @@ export class DDPMScheduler extends Scheduler {
     this.checkStepArgs(modelOutput, timestep, sample);
     const t = timestep;
     const prevT = this.previousTimestep(t);
-    const a = this.alphasCumprod[t];
-    if (a === undefined) throw new RangeError(`timestep ${t} is outside 0..${this.numTrainTimesteps - 1}`);
-    const ap = prevT >= 0 ? this.alphasCumprod[prevT] : 1.0;
+    const a = this.alphaProd(t);
+    const ap = this.alphaProdPrev(prevT);
     const b = f32(1 - a);
     const bp = f32(1 - ap);
     const curAlpha = f32(a / ap);
@@ -122,12 +108,6 @@ export class DDPMScheduler extends Scheduler {
     }
     release([], x0);
     return prev;
-  }
-
-  protected noiseCoefficients(t: number): [number, number] {
-    const a = this.alphasCumprod[t];
-    if (a === undefined || !Number.isInteger(t)) throw new RangeError(`timestep ${t} is not an integer in 0..${this.numTrainTimesteps - 1}`);
-    return [f32(Math.sqrt(a)), f32(Math.sqrt(f32(1 - a)))];
   }
 }
 registerSpec(DDPMScheduler.className, DDPMScheduler.configSpec);

@@ -4,10 +4,11 @@
  * clean sample with the consistency boundary condition and re-noises it to the next timestep.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, Scheduler, type SetTimestepsOptions, type StepOptions } from "./base.ts";
+import { AlphaScheduler } from "./alpha-base.ts";
+import { type ConfigSpec, registerSpec, type SetTimestepsOptions, type StepOptions } from "./base.ts";
 import { predictX0AndEps } from "./ddim.ts";
 import { betaKeys, K } from "./keys.ts";
-import { f32, npLinspace, type TimestepSpacing, trainingSchedule } from "./math.ts";
+import { f32, npLinspace, type TimestepSpacing } from "./math.ts";
 import { lincomb, stepNoise } from "./ops.ts";
 
 export interface LCMConfig {
@@ -30,7 +31,7 @@ export interface LCMConfig {
   rescale_betas_zero_snr?: boolean;
 }
 
-export class LCMScheduler extends Scheduler {
+export class LCMScheduler extends AlphaScheduler {
   static override readonly className = "LCMScheduler";
   static override readonly configSpec: ConfigSpec = {
     ...betaKeys({ beta_start: 0.00085, beta_end: 0.012, beta_schedule: "scaled_linear" }),
@@ -48,17 +49,8 @@ export class LCMScheduler extends Scheduler {
     rescale_betas_zero_snr: K.bool(false),
   };
 
-  readonly betas: Float32Array;
-  readonly alphasCumprod: Float32Array;
-  readonly finalAlphaCumprod: number;
-
   constructor(config: LCMConfig = {}) {
     super(config as Record<string, unknown>);
-    const { betas, alphasCumprod } = trainingSchedule(this.config, this.className);
-    this.betas = betas;
-    this.alphasCumprod = alphasCumprod;
-    this.finalAlphaCumprod = this.config.set_alpha_to_one ? 1.0 : alphasCumprod[0];
-    this.timesteps = Array.from({ length: this.numTrainTimesteps }, (_, i) => this.numTrainTimesteps - 1 - i);
   }
 
   /**
@@ -90,7 +82,7 @@ export class LCMScheduler extends Scheduler {
     this.checkScheduleRange(n);
   }
 
-  protected buildSchedule(n: number): void {
+  protected override buildSchedule(n: number): void {
     this.setTimesteps(n);
   }
 
@@ -108,9 +100,8 @@ export class LCMScheduler extends Scheduler {
     if (this.stepIndexValue === null) this.initStepIndex(timestep);
     const i = this.stepIndexValue as number;
     const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1] : timestep;
-    const a = this.alphasCumprod[timestep];
-    if (a === undefined) throw new RangeError(`timestep ${timestep} is outside 0..${this.numTrainTimesteps - 1}`);
-    const ap = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
+    const a = this.alphaProd(timestep);
+    const ap = this.alphaProdPrev(prevT);
     const [cSkip, cOut] = this.scalings(timestep);
     const { x0 } = predictX0AndEps(this, modelOutput, sample, a, { needEps: false });
     const denoised = x0.axpby(cOut, cSkip, sample);
@@ -127,12 +118,6 @@ export class LCMScheduler extends Scheduler {
     x0.dispose();
     this.stepIndexValue = i + 1;
     return prev;
-  }
-
-  protected noiseCoefficients(t: number): [number, number] {
-    const a = this.alphasCumprod[t];
-    if (a === undefined || !Number.isInteger(t)) throw new RangeError(`timestep ${t} is not an integer in 0..${this.numTrainTimesteps - 1}`);
-    return [f32(Math.sqrt(a)), f32(Math.sqrt(f32(1 - a)))];
   }
 }
 registerSpec(LCMScheduler.className, LCMScheduler.configSpec);

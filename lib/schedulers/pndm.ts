@@ -4,9 +4,10 @@
  * with skip_prk_steps.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
+import { AlphaScheduler } from "./alpha-base.ts";
+import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { betaKeys, K } from "./keys.ts";
-import { f32, npArange, npLinspace, roundHalfEven, type TimestepSpacing, trainingSchedule } from "./math.ts";
+import { f32, npArange, npLinspace, roundHalfEven, type TimestepSpacing } from "./math.ts";
 import { lincomb } from "./ops.ts";
 
 export interface PNDMConfig {
@@ -22,7 +23,7 @@ export interface PNDMConfig {
   steps_offset?: number;
 }
 
-export class PNDMScheduler extends Scheduler {
+export class PNDMScheduler extends AlphaScheduler {
   static override readonly className = "PNDMScheduler";
   static override readonly configSpec: ConfigSpec = {
     ...betaKeys(),
@@ -33,9 +34,6 @@ export class PNDMScheduler extends Scheduler {
     steps_offset: K.int(0),
   };
 
-  readonly betas: Float32Array;
-  readonly alphasCumprod: Float32Array;
-  readonly finalAlphaCumprod: number;
   private readonly pndmOrder = 4;
   prkTimesteps: number[] = [];
   plmsTimesteps: number[] = [];
@@ -46,11 +44,6 @@ export class PNDMScheduler extends Scheduler {
 
   constructor(config: PNDMConfig = {}) {
     super(config as Record<string, unknown>);
-    const { betas, alphasCumprod } = trainingSchedule(this.config, this.className);
-    this.betas = betas;
-    this.alphasCumprod = alphasCumprod;
-    this.finalAlphaCumprod = this.config.set_alpha_to_one ? 1.0 : alphasCumprod[0];
-    this.timesteps = Array.from({ length: this.numTrainTimesteps }, (_, i) => this.numTrainTimesteps - 1 - i);
   }
 
   protected override get supportsBeginIndex(): boolean {
@@ -67,7 +60,7 @@ export class PNDMScheduler extends Scheduler {
     super.setTimesteps(n, options);
   }
 
-  protected buildSchedule(n: number): void {
+  protected override buildSchedule(n: number): void {
     const N = this.numTrainTimesteps;
     const spacing = this.config.timestep_spacing as TimestepSpacing;
     let ts: number[];
@@ -199,9 +192,8 @@ export class PNDMScheduler extends Scheduler {
 
   /** Formula (9) of the PNDM paper: x_{t-delta} from x_t and the (combined) model output. */
   private prevSample(sample: Tensor, t: number, prevT: number, modelOutput: Tensor): Tensor {
-    const a = this.alphasCumprod[t];
-    if (a === undefined) throw new RangeError(`timestep ${t} is outside 0..${this.numTrainTimesteps - 1}`);
-    const ap = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
+    const a = this.alphaProd(t);
+    const ap = this.alphaProdPrev(prevT);
     const b = f32(1 - a);
     const bp = f32(1 - ap);
     let mo = modelOutput;
@@ -211,12 +203,6 @@ export class PNDMScheduler extends Scheduler {
     const out = sample.axpby(sampleCoeff, -f32(ap - a) / denom, mo);
     if (mo !== modelOutput) mo.dispose();
     return out;
-  }
-
-  protected noiseCoefficients(t: number): [number, number] {
-    const a = this.alphasCumprod[t];
-    if (a === undefined || !Number.isInteger(t)) throw new RangeError(`timestep ${t} is not an integer in 0..${this.numTrainTimesteps - 1}`);
-    return [f32(Math.sqrt(a)), f32(Math.sqrt(f32(1 - a)))];
   }
 }
 registerSpec(PNDMScheduler.className, PNDMScheduler.configSpec);
