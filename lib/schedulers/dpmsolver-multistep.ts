@@ -5,70 +5,11 @@
  * lower_order_final, euler_at_final, final_sigmas_type, thresholding.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
+import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { betaKeys, K } from "./keys.ts";
-import { f32, interpIndex, karrasSigmas, npArange, npLinspace, roundHalfEven, sigmasOf, sigmaToT, spacedTimesteps, type TimestepSpacing, trainingSchedule } from "./math.ts";
+import { f32, type TimestepSpacing, trainingSchedule } from "./math.ts";
+import { alphaSigma, lambdaOf, MultistepScheduler, multistepSchedule } from "./multistep-base.ts";
 import { castLike, lincomb, release, stepNoise, thresholdSample, upcast } from "./ops.ts";
-
-/** alpha_t = 1 / sqrt(sigma^2 + 1), sigma_t = sigma * alpha_t (float32, as torch computes them). */
-export function alphaSigma(sigma: number): [number, number] {
-  const alpha = f32(1 / f32(Math.sqrt(f32(f32(sigma * sigma) + 1))));
-  return [alpha, f32(sigma * alpha)];
-}
-
-/** lambda = log(alpha_t) - log(sigma_t) (float32). */
-export function lambdaOf(alpha: number, sigma: number): number {
-  return f32(f32(Math.log(alpha)) - f32(Math.log(sigma)));
-}
-
-/**
- * The multistep sigma schedule shared by DPM-Solver and UniPC: n+1 spaced timesteps without the
- * last, or Karras / Lu-lambda sigmas mapped back to (rounded) timesteps.
- */
-export function multistepSchedule(
-  s: Scheduler,
-  alphasCumprod: Float32Array,
-  n: number,
-  opts: { lastTimestep: number; karras: boolean; luLambdas?: boolean; finalSigma: "zero" | "sigma_min" | "repeat_last" | "sigma_min_or_repeat" },
-): { timesteps: number[]; sigmas: number[] } {
-  const N = s.config.num_train_timesteps as number;
-  const spacing = s.config.timestep_spacing as TimestepSpacing;
-  const offset = s.config.steps_offset as number;
-  let timesteps: number[];
-  const last = opts.lastTimestep;
-  if (spacing === "linspace") timesteps = npLinspace(0, last - 1, n + 1).map(roundHalfEven).reverse().slice(0, -1);
-  else if (spacing === "leading") {
-    const ratio = Math.floor(last / (n + 1));
-    timesteps = [];
-    for (let i = n; i >= 1; i--) timesteps.push(roundHalfEven(i * ratio) + offset);
-  } else if (spacing === "trailing") timesteps = npArange(last, 0, -(N / n)).map((t) => roundHalfEven(t) - 1);
-  else timesteps = spacedTimesteps(spacing, N, n, offset, s.className);
-  const trainSigmas = sigmasOf(alphasCumprod);
-  const logSigmas = trainSigmas.map((v) => f32(Math.log(v)));
-  let sigmas: number[];
-  if (opts.karras) {
-    const flipped = Array.from(trainSigmas).reverse();
-    const ks = karrasSigmas(flipped[flipped.length - 1], flipped[0], n);
-    timesteps = ks.map((sg) => roundHalfEven(sigmaToT(sg, logSigmas)));
-    sigmas = ks;
-  } else if (opts.luLambdas) {
-    const lambdas = Array.from(logSigmas).reverse();
-    const lmin = lambdas[lambdas.length - 1];
-    const lmax = lambdas[0];
-    const ls = npLinspace(0, 1, n).map((r) => lmax + r * (lmin - lmax));
-    const sg = ls.map(Math.exp);
-    timesteps = sg.map((v) => roundHalfEven(sigmaToT(v, logSigmas)));
-    sigmas = sg;
-  } else {
-    sigmas = timesteps.map((t) => interpIndex(t, trainSigmas));
-  }
-  let sigmaLast: number;
-  if (opts.finalSigma === "repeat_last" || (opts.finalSigma === "sigma_min_or_repeat" && (opts.karras || opts.luLambdas))) sigmaLast = sigmas[sigmas.length - 1];
-  else if (opts.finalSigma === "zero") sigmaLast = 0;
-  else sigmaLast = f32(Math.sqrt(f32(f32(1 - alphasCumprod[0]) / alphasCumprod[0])));
-  sigmas = [...sigmas, sigmaLast].map(f32);
-  return { timesteps, sigmas };
-}
 
 export interface DPMSolverMultistepConfig {
   num_train_timesteps?: number;
@@ -95,7 +36,7 @@ export interface DPMSolverMultistepConfig {
   rescale_betas_zero_snr?: boolean;
 }
 
-export class DPMSolverMultistepScheduler extends Scheduler {
+export class DPMSolverMultistepScheduler extends MultistepScheduler {
   static override readonly className = "DPMSolverMultistepScheduler";
   static override readonly configSpec: ConfigSpec = {
     ...betaKeys(),
@@ -120,10 +61,6 @@ export class DPMSolverMultistepScheduler extends Scheduler {
 
   readonly betas: Float32Array;
   readonly alphasCumprod: Float32Array;
-  /** sigma of each entry of `timesteps`, plus the final one. */
-  sigmas: number[] = [];
-  private modelOutputs: (Tensor | null)[] = [];
-  private lowerOrderNums = 0;
 
   constructor(config: DPMSolverMultistepConfig = {}) {
     super(config as Record<string, unknown>);
@@ -156,28 +93,9 @@ export class DPMSolverMultistepScheduler extends Scheduler {
     this.timesteps = timesteps;
     this.sigmas = sigmas;
     this.numInferenceSteps = timesteps.length;
-    this.disposeHistory();
+    this.dispose();
     this.modelOutputs = new Array(this.config.solver_order as number).fill(null);
     this.lowerOrderNums = 0;
-  }
-
-  private disposeHistory(): void {
-    for (const t of this.modelOutputs) if (t && !t.disposed) t.dispose();
-  }
-
-  /** Frees the model outputs kept for the multistep update. */
-  override dispose(): void {
-    this.disposeHistory();
-    this.modelOutputs = this.modelOutputs.map(() => null);
-  }
-
-  protected override indexForTimestep(t: number, schedule: readonly number[] = this.timesteps): number {
-    const idx: number[] = [];
-    schedule.forEach((v, i) => {
-      if (v === t) idx.push(i);
-    });
-    if (idx.length === 0) return this.timesteps.length - 1;
-    return idx.length > 1 ? idx[1] : idx[0];
   }
 
   /** diffusers convert_model_output: x0 (dpmsolver++) or epsilon (dpmsolver) predictions. */
@@ -185,23 +103,12 @@ export class DPMSolverMultistepScheduler extends Scheduler {
     const c = this.config;
     let mo = modelOutput;
     if (c.variance_type === "learned" || c.variance_type === "learned_range") mo = modelOutput.slice(1, 0, 3);
-    const [alpha, sigma] = alphaSigma(this.sigmas[this.stepIndexValue as number]);
-    const pt = c.prediction_type;
     let out: Tensor;
-    if (String(c.algorithm_type).endsWith("dpmsolver++")) {
-      if (pt === "epsilon") out = sample.axpby(1 / alpha, -sigma / alpha, mo);
-      else if (pt === "sample") out = mo.clone();
-      else out = sample.axpby(alpha, -sigma, mo);
+    if (String(c.algorithm_type).endsWith("dpmsolver++")) out = this.dataPrediction(mo, sample);
+    else {
+      out = this.noisePrediction(mo, sample);
       if (c.thresholding) {
-        const t = thresholdSample(out, c.dynamic_thresholding_ratio as number, c.sample_max_value as number);
-        out.dispose();
-        out = t;
-      }
-    } else {
-      if (pt === "epsilon") out = mo.clone();
-      else if (pt === "sample") out = sample.axpby(1 / sigma, -alpha / sigma, mo);
-      else out = mo.axpby(alpha, sigma, sample);
-      if (c.thresholding) {
+        const [alpha, sigma] = alphaSigma(this.sigmas[this.stepIndexValue as number]);
         const x0 = sample.axpby(1 / alpha, -sigma / alpha, out);
         const t = thresholdSample(x0, c.dynamic_thresholding_ratio as number, c.sample_max_value as number);
         out.dispose();
@@ -224,10 +131,7 @@ export class DPMSolverMultistepScheduler extends Scheduler {
     const lowerOrderSecond = i === len - 2 && c.lower_order_final === true && len < 15;
     const converted = this.convertModelOutput(modelOutput, sample);
     const order = c.solver_order as number;
-    const dropped = this.modelOutputs[0];
-    for (let k = 0; k < order - 1; k++) this.modelOutputs[k] = this.modelOutputs[k + 1];
-    this.modelOutputs[order - 1] = converted;
-    if (dropped && !this.modelOutputs.includes(dropped)) dropped.dispose();
+    this.pushModelOutput(converted);
     // Upcast to avoid precision issues when computing prev_sample (diffusers does the same).
     const x = upcast(sample);
     const sde = String(c.algorithm_type).startsWith("sde-");
@@ -240,14 +144,8 @@ export class DPMSolverMultistepScheduler extends Scheduler {
     if (drawn?.owned) drawn.noise.dispose();
     if (x !== sample) x.dispose();
     prev = castLike(prev, modelOutput);
-    if (this.lowerOrderNums < order) this.lowerOrderNums++;
-    this.stepIndexValue = i + 1;
+    this.advance(i);
     return prev;
-  }
-
-  private at(k: number): { alpha: number; sigma: number; lambda: number } {
-    const [alpha, sigma] = alphaSigma(this.sigmas[k]);
-    return { alpha, sigma, lambda: lambdaOf(alpha, sigma) };
   }
 
   private firstOrder(m0: Tensor, sample: Tensor, noise: Tensor | null): Tensor {
@@ -367,13 +265,6 @@ export class DPMSolverMultistepScheduler extends Scheduler {
     }
     release([], D1_0, D1_1, diff, D1, D2);
     return out;
-  }
-
-  protected noiseCoefficients(t: number): [number, number] {
-    if (this.numInferenceSteps === null) throw new Error(`${this.className}: call setTimesteps before addNoise`);
-    // diffusers: no begin index -> look t up; else the current step (noise added mid-run, inpainting) or the begin index.
-    const idx = this.beginIndexValue === null ? this.indexForTimestep(t) : (this.stepIndexValue ?? this.beginIndexValue);
-    return alphaSigma(this.sigmas[idx]);
   }
 }
 registerSpec(DPMSolverMultistepScheduler.className, DPMSolverMultistepScheduler.configSpec);

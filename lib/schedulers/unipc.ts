@@ -4,11 +4,11 @@
  * solver_order, lower_order_final, disable_corrector, Karras sigmas, thresholding.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
-import { alphaSigma, lambdaOf, multistepSchedule } from "./dpmsolver-multistep.ts";
+import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { betaKeys, K } from "./keys.ts";
 import { type TimestepSpacing, trainingSchedule } from "./math.ts";
-import { lincomb, release, thresholdSample } from "./ops.ts";
+import { MultistepScheduler, multistepSchedule } from "./multistep-base.ts";
+import { lincomb, release } from "./ops.ts";
 
 /** Solves the small dense system A x = b (Gaussian elimination with partial pivoting). */
 export function solveLinear(A: number[][], b: number[]): number[] {
@@ -53,7 +53,7 @@ export interface UniPCMultistepConfig {
   steps_offset?: number;
 }
 
-export class UniPCMultistepScheduler extends Scheduler {
+export class UniPCMultistepScheduler extends MultistepScheduler {
   static override readonly className = "UniPCMultistepScheduler";
   static override readonly configSpec: ConfigSpec = {
     ...betaKeys(),
@@ -74,9 +74,6 @@ export class UniPCMultistepScheduler extends Scheduler {
 
   readonly betas: Float32Array;
   readonly alphasCumprod: Float32Array;
-  sigmas: number[] = [];
-  private modelOutputs: (Tensor | null)[] = [];
-  private lowerOrderNums = 0;
   private lastSample: Tensor | null = null;
   private thisOrder = 1;
 
@@ -108,45 +105,13 @@ export class UniPCMultistepScheduler extends Scheduler {
 
   /** Frees the tensors kept between steps (model outputs, last sample). */
   override dispose(): void {
-    for (const t of this.modelOutputs) if (t && !t.disposed) t.dispose();
-    this.modelOutputs = this.modelOutputs.map(() => null);
+    super.dispose();
     if (this.lastSample && !this.lastSample.disposed) this.lastSample.dispose();
     this.lastSample = null;
   }
 
-  protected override indexForTimestep(t: number, schedule: readonly number[] = this.timesteps): number {
-    const idx: number[] = [];
-    schedule.forEach((v, i) => {
-      if (v === t) idx.push(i);
-    });
-    if (idx.length === 0) return this.timesteps.length - 1;
-    return idx.length > 1 ? idx[1] : idx[0];
-  }
-
   private convertModelOutput(modelOutput: Tensor, sample: Tensor): Tensor {
-    const c = this.config;
-    const [alpha, sigma] = alphaSigma(this.sigmas[this.stepIndexValue as number]);
-    const pt = c.prediction_type;
-    if (c.predict_x0) {
-      let x0: Tensor;
-      if (pt === "epsilon") x0 = sample.axpby(1 / alpha, -sigma / alpha, modelOutput);
-      else if (pt === "sample") x0 = modelOutput.clone();
-      else x0 = sample.axpby(alpha, -sigma, modelOutput);
-      if (c.thresholding) {
-        const t = thresholdSample(x0, c.dynamic_thresholding_ratio as number, c.sample_max_value as number);
-        x0.dispose();
-        x0 = t;
-      }
-      return x0;
-    }
-    if (pt === "epsilon") return modelOutput.clone();
-    if (pt === "sample") return sample.axpby(1 / sigma, -alpha / sigma, modelOutput);
-    return modelOutput.axpby(alpha, sigma, sample);
-  }
-
-  private at(k: number): { alpha: number; sigma: number; lambda: number } {
-    const [alpha, sigma] = alphaSigma(this.sigmas[k]);
-    return { alpha, sigma, lambda: lambdaOf(alpha, sigma) };
+    return this.config.predict_x0 ? this.dataPrediction(modelOutput, sample) : this.noisePrediction(modelOutput, sample);
   }
 
   /** R (powers of rks) and b of the UniPC linear system, plus h_phi_1 and B(h). */
@@ -245,10 +210,7 @@ export class UniPCMultistepScheduler extends Scheduler {
     let x = sample;
     if (useCorrector) x = this.corrector(converted, this.lastSample as Tensor, this.thisOrder);
     const order = c.solver_order as number;
-    const dropped = this.modelOutputs[0];
-    for (let k = 0; k < order - 1; k++) this.modelOutputs[k] = this.modelOutputs[k + 1];
-    this.modelOutputs[order - 1] = converted;
-    if (dropped && !this.modelOutputs.includes(dropped)) dropped.dispose();
+    this.pushModelOutput(converted);
     let thisOrder = c.lower_order_final ? Math.min(order, this.timesteps.length - i) : order;
     thisOrder = Math.min(thisOrder, this.lowerOrderNums + 1);
     this.thisOrder = thisOrder;
@@ -256,16 +218,8 @@ export class UniPCMultistepScheduler extends Scheduler {
     if (this.lastSample && !this.lastSample.disposed) this.lastSample.dispose();
     this.lastSample = x === sample ? sample.clone() : x;
     const prev = this.predictor(x, thisOrder);
-    if (this.lowerOrderNums < order) this.lowerOrderNums++;
-    this.stepIndexValue = i + 1;
+    this.advance(i);
     return prev;
-  }
-
-  protected noiseCoefficients(t: number): [number, number] {
-    if (this.numInferenceSteps === null) throw new Error(`${this.className}: call setTimesteps before addNoise`);
-    // diffusers: no begin index -> look t up; else the current step (noise added mid-run, inpainting) or the begin index.
-    const idx = this.beginIndexValue === null ? this.indexForTimestep(t) : (this.stepIndexValue ?? this.beginIndexValue);
-    return alphaSigma(this.sigmas[idx]);
   }
 }
 registerSpec(UniPCMultistepScheduler.className, UniPCMultistepScheduler.configSpec);
