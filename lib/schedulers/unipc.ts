@@ -138,6 +138,26 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
     return { cx: t.alpha / s0.alpha, cm0: -t.sigma * hPhi1, cres: -t.sigma * Bh };
   }
 
+  /**
+   * The ratios r_k = (lambda_{s_k} - lambda_{s0}) / h of the `order - 1` earlier steps
+   * s_k = s0Index - k (then 1.0) and D1_k = (m_k - m0) / r_k of their model outputs.
+   */
+  private differences(m0: Tensor, s0Index: number, h: number, order: number): { rks: number[]; D1s: Tensor[] } {
+    const L = this.modelOutputs.length;
+    const s0 = this.at(s0Index);
+    const rks: number[] = [];
+    const D1s: Tensor[] = [];
+    for (let k = 1; k < order; k++) {
+      const sk = this.at(s0Index - k);
+      const mk = this.modelOutputs[L - (k + 1)] as Tensor;
+      const rk = (sk.lambda - s0.lambda) / h;
+      rks.push(rk);
+      D1s.push(mk.axpby(1 / rk, -1 / rk, m0));
+    }
+    rks.push(1.0);
+    return { rks, D1s };
+  }
+
   private predictor(sample: Tensor, order: number): Tensor {
     const i = this.stepIndexValue as number;
     const L = this.modelOutputs.length;
@@ -145,16 +165,7 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
     const t = this.at(i + 1);
     const s0 = this.at(i);
     const h = t.lambda - s0.lambda;
-    const rks: number[] = [];
-    const D1s: Tensor[] = [];
-    for (let k = 1; k < order; k++) {
-      const sk = this.at(i - k);
-      const mk = this.modelOutputs[L - (k + 1)] as Tensor;
-      const rk = (sk.lambda - s0.lambda) / h;
-      rks.push(rk);
-      D1s.push(mk.axpby(1 / rk, -1 / rk, m0));
-    }
-    rks.push(1.0);
+    const { rks, D1s } = this.differences(m0, i, h, order);
     const { R, b, hPhi1, Bh } = this.system(h, rks, order);
     let rhosP: number[] = [];
     if (D1s.length > 0) rhosP = order === 2 ? [0.5] : solveLinear(R.slice(0, -1).map((r) => r.slice(0, -1)), b.slice(0, -1));
@@ -175,16 +186,7 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
     const t = this.at(i);
     const s0 = this.at(i - 1);
     const h = t.lambda - s0.lambda;
-    const rks: number[] = [];
-    const D1s: Tensor[] = [];
-    for (let k = 1; k < order; k++) {
-      const sk = this.at(i - (k + 1));
-      const mk = this.modelOutputs[L - (k + 1)] as Tensor;
-      const rk = (sk.lambda - s0.lambda) / h;
-      rks.push(rk);
-      D1s.push(mk.axpby(1 / rk, -1 / rk, m0));
-    }
-    rks.push(1.0);
+    const { rks, D1s } = this.differences(m0, i - 1, h, order);
     const { R, b, hPhi1, Bh } = this.system(h, rks, order);
     const rhosC = order === 1 ? [0.5] : solveLinear(R, b);
     const { cx, cm0, cres } = this.baseCoefs(t, s0, hPhi1, Bh);
