@@ -280,22 +280,47 @@ class Upsample2D(nn.Module):
         return self.conv(x)
 
 
+def _resnet_stack(in_channels, out_channels, temb_channels, eps, act_fn, groups, output_scale_factor=1.0, dd=None):
+    """``resnets`` / ``temp_convs`` of a 3D block: a ResnetBlock2D (input channels ``in_channels[i]``)
+    and the TemporalConvLayer after it, one pair per entry of ``in_channels``."""
+    resnets = nn.ModuleList([ResnetBlock2D(cin, out_channels, temb_channels, eps, groups, act_fn, output_scale_factor,
+                                           dd=dd) for cin in in_channels])
+    temp_convs = nn.ModuleList([TemporalConvLayer(out_channels, out_channels, groups, dd=dd) for _ in in_channels])
+    return resnets, temp_convs
+
+
+def _transformer_stack(num_layers, channels, head_dim, cross_attention_dim, groups, attn_kind, dd=None):
+    """``attentions`` / ``temp_attentions`` of a cross-attention 3D block: ``num_layers`` spatial and
+    temporal transformers of ``channels // head_dim`` heads of ``head_dim`` (diffusers' argument swap,
+    see the module docstring)."""
+    heads = channels // head_dim
+    attentions = nn.ModuleList([Transformer2DModel(heads, head_dim, channels, cross_attention_dim, groups, attn_kind,
+                                                   dd=dd) for _ in range(num_layers)])
+    temp_attentions = nn.ModuleList([TransformerTemporalModel(heads, head_dim, channels, groups, attn_kind, dd=dd)
+                                     for _ in range(num_layers)])
+    return attentions, temp_attentions
+
+
+def _down_resnet_in_channels(in_channels, out_channels, num_layers):
+    return [in_channels if i == 0 else out_channels for i in range(num_layers)]
+
+
+def _up_resnet_in_channels(in_channels, prev_output_channel, out_channels, num_layers):
+    """Input channels of an up block's resnets: previous output (first) or own output, plus the skip
+    connection (the down block's input channels for the last one)."""
+    return [(prev_output_channel if i == 0 else out_channels) + (in_channels if i == num_layers - 1 else out_channels)
+            for i in range(num_layers)]
+
+
 class CrossAttnDownBlock3D(nn.Module):
     def __init__(self, in_channels, out_channels, temb_channels, num_layers, eps, act_fn, groups, head_dim,
                  cross_attention_dim, downsample_padding, add_downsample, attn_kind, dd=None):
         super().__init__()
-        self.resnets = nn.ModuleList()
-        self.temp_convs = nn.ModuleList()
-        self.attentions = nn.ModuleList()
-        self.temp_attentions = nn.ModuleList()
-        for i in range(num_layers):
-            cin = in_channels if i == 0 else out_channels
-            self.resnets.append(ResnetBlock2D(cin, out_channels, temb_channels, eps, groups, act_fn, dd=dd))
-            self.temp_convs.append(TemporalConvLayer(out_channels, out_channels, groups, dd=dd))
-            self.attentions.append(Transformer2DModel(out_channels // head_dim, head_dim, out_channels,
-                                                      cross_attention_dim, groups, attn_kind, dd=dd))
-            self.temp_attentions.append(TransformerTemporalModel(out_channels // head_dim, head_dim, out_channels,
-                                                                 groups, attn_kind, dd=dd))
+        self.resnets, self.temp_convs = _resnet_stack(
+            _down_resnet_in_channels(in_channels, out_channels, num_layers), out_channels, temb_channels, eps, act_fn,
+            groups, dd=dd)
+        self.attentions, self.temp_attentions = _transformer_stack(num_layers, out_channels, head_dim,
+                                                                   cross_attention_dim, groups, attn_kind, dd=dd)
         if add_downsample:
             self.downsamplers = nn.ModuleList([Downsample2D(out_channels, downsample_padding, dd=dd)])
         else:
@@ -322,12 +347,9 @@ class DownBlock3D(nn.Module):
     def __init__(self, in_channels, out_channels, temb_channels, num_layers, eps, act_fn, groups,
                  downsample_padding, add_downsample, dd=None):
         super().__init__()
-        self.resnets = nn.ModuleList()
-        self.temp_convs = nn.ModuleList()
-        for i in range(num_layers):
-            cin = in_channels if i == 0 else out_channels
-            self.resnets.append(ResnetBlock2D(cin, out_channels, temb_channels, eps, groups, act_fn, dd=dd))
-            self.temp_convs.append(TemporalConvLayer(out_channels, out_channels, groups, dd=dd))
+        self.resnets, self.temp_convs = _resnet_stack(
+            _down_resnet_in_channels(in_channels, out_channels, num_layers), out_channels, temb_channels, eps, act_fn,
+            groups, dd=dd)
         if add_downsample:
             self.downsamplers = nn.ModuleList([Downsample2D(out_channels, downsample_padding, dd=dd)])
         else:
@@ -351,19 +373,10 @@ class UNetMidBlock3DCrossAttn(nn.Module):
     def __init__(self, in_channels, temb_channels, eps, act_fn, groups, head_dim, cross_attention_dim,
                  output_scale_factor, attn_kind, num_layers=1, dd=None):
         super().__init__()
-        self.resnets = nn.ModuleList([ResnetBlock2D(in_channels, in_channels, temb_channels, eps, groups, act_fn,
-                                                    output_scale_factor, dd=dd)])
-        self.temp_convs = nn.ModuleList([TemporalConvLayer(in_channels, in_channels, groups, dd=dd)])
-        self.attentions = nn.ModuleList()
-        self.temp_attentions = nn.ModuleList()
-        for _ in range(num_layers):
-            self.attentions.append(Transformer2DModel(in_channels // head_dim, head_dim, in_channels,
-                                                      cross_attention_dim, groups, attn_kind, dd=dd))
-            self.temp_attentions.append(TransformerTemporalModel(in_channels // head_dim, head_dim, in_channels,
-                                                                 groups, attn_kind, dd=dd))
-            self.resnets.append(ResnetBlock2D(in_channels, in_channels, temb_channels, eps, groups, act_fn,
-                                              output_scale_factor, dd=dd))
-            self.temp_convs.append(TemporalConvLayer(in_channels, in_channels, groups, dd=dd))
+        self.resnets, self.temp_convs = _resnet_stack([in_channels] * (num_layers + 1), in_channels, temb_channels, eps,
+                                                      act_fn, groups, output_scale_factor, dd=dd)
+        self.attentions, self.temp_attentions = _transformer_stack(num_layers, in_channels, head_dim,
+                                                                   cross_attention_dim, groups, attn_kind, dd=dd)
 
     def forward(self, hidden_states: torch.Tensor, temb: torch.Tensor, encoder_hidden_states: torch.Tensor,
                 num_frames: int) -> torch.Tensor:
@@ -388,14 +401,9 @@ class UpBlock3D(nn.Module):
     def __init__(self, in_channels, prev_output_channel, out_channels, temb_channels, num_layers, eps, act_fn,
                  groups, add_upsample, dd=None):
         super().__init__()
-        self.resnets = nn.ModuleList()
-        self.temp_convs = nn.ModuleList()
-        for i in range(num_layers):
-            res_skip = in_channels if i == num_layers - 1 else out_channels
-            rin = prev_output_channel if i == 0 else out_channels
-            self.resnets.append(ResnetBlock2D(rin + res_skip, out_channels, temb_channels, eps, groups, act_fn,
-                                              dd=dd))
-            self.temp_convs.append(TemporalConvLayer(out_channels, out_channels, groups, dd=dd))
+        self.resnets, self.temp_convs = _resnet_stack(
+            _up_resnet_in_channels(in_channels, prev_output_channel, out_channels, num_layers), out_channels,
+            temb_channels, eps, act_fn, groups, dd=dd)
         if add_upsample:
             self.upsamplers = nn.ModuleList([Upsample2D(out_channels, dd=dd)])
         else:
@@ -421,20 +429,11 @@ class CrossAttnUpBlock3D(nn.Module):
     def __init__(self, in_channels, prev_output_channel, out_channels, temb_channels, num_layers, eps, act_fn,
                  groups, head_dim, cross_attention_dim, add_upsample, attn_kind, dd=None):
         super().__init__()
-        self.resnets = nn.ModuleList()
-        self.temp_convs = nn.ModuleList()
-        self.attentions = nn.ModuleList()
-        self.temp_attentions = nn.ModuleList()
-        for i in range(num_layers):
-            res_skip = in_channels if i == num_layers - 1 else out_channels
-            rin = prev_output_channel if i == 0 else out_channels
-            self.resnets.append(ResnetBlock2D(rin + res_skip, out_channels, temb_channels, eps, groups, act_fn,
-                                              dd=dd))
-            self.temp_convs.append(TemporalConvLayer(out_channels, out_channels, groups, dd=dd))
-            self.attentions.append(Transformer2DModel(out_channels // head_dim, head_dim, out_channels,
-                                                      cross_attention_dim, groups, attn_kind, dd=dd))
-            self.temp_attentions.append(TransformerTemporalModel(out_channels // head_dim, head_dim, out_channels,
-                                                                 groups, attn_kind, dd=dd))
+        self.resnets, self.temp_convs = _resnet_stack(
+            _up_resnet_in_channels(in_channels, prev_output_channel, out_channels, num_layers), out_channels,
+            temb_channels, eps, act_fn, groups, dd=dd)
+        self.attentions, self.temp_attentions = _transformer_stack(num_layers, out_channels, head_dim,
+                                                                   cross_attention_dim, groups, attn_kind, dd=dd)
         if add_upsample:
             self.upsamplers = nn.ModuleList([Upsample2D(out_channels, dd=dd)])
         else:
