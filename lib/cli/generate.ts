@@ -2,12 +2,10 @@
  * `torchvid generate "prompt"`: text to video.
  */
 
-import { resolve } from "node:path";
 import type { Argv, CommandModule } from "yargs";
-import { exportVideo } from "../video/export.ts";
 import { checkInt, UsageError, type GlobalArgs } from "./common.ts";
-import { checkModel, checkOutput, interruptible, parsePipelineArgs, seedForJson, throwIfInterrupted, withPipelineOptions, type PipelineArgs } from "./options.ts";
-import { createReporter } from "./progress.ts";
+import { checkModel, checkOutput, parsePipelineArgs, withPipelineOptions, type PipelineArgs } from "./options.ts";
+import { encodeAndReport, samplingInputs, withRender } from "./render.ts";
 import { runTextToVideo } from "./run-pipeline.ts";
 
 interface GenerateArgs extends PipelineArgs, GlobalArgs {
@@ -24,54 +22,20 @@ export async function generate(argv: GenerateArgs): Promise<void> {
   checkOutput(output);
   checkModel(setup.model);
 
-  const reporter = createReporter(argv.json);
-  const run = interruptible(reporter);
-  const started = Date.now();
-  try {
-    reporter.phase("load", { message: `Loading ${setup.model}` });
+  await withRender(argv.json, async (r) => {
+    r.reporter.phase("load", { message: `Loading ${setup.model}` });
     const video = await runTextToVideo(
       setup,
       {
-        prompt: argv.prompt,
-        ...(argv.negative !== undefined ? { negativePrompt: argv.negative } : {}),
+        ...samplingInputs(r, argv, { steps, guidance, seed }),
         numFrames,
-        numInferenceSteps: steps,
-        guidanceScale: guidance,
-        seed,
         ...(width !== undefined ? { width } : {}),
         ...(height !== undefined ? { height } : {}),
-        signal: run.signal,
-        onStep: (e) => reporter.step(e),
-        onDecode: () => reporter.phase("decode"),
       },
-      () => reporter.phase("steps", { total: steps }),
+      () => r.reporter.phase("steps", { total: steps }),
     );
-    throwIfInterrupted(run.signal);
-    reporter.phase("encode", { total: video.numFrames, message: `Writing ${output}` });
-    const written = await exportVideo(video, output, { fps, signal: run.signal, onProgress: (p) => reporter.encode(p.frame, p.numFrames) });
-    const elapsedMs = Date.now() - started;
-    reporter.result(
-      {
-        output: resolve(output),
-        format: written.format,
-        numFrames: written.numFrames,
-        width: written.width,
-        height: written.height,
-        fps: written.fps,
-        seed: seedForJson(seed),
-        prompt: argv.prompt,
-        model: resolve(setup.model),
-        steps,
-        guidance,
-        scheduler: setup.scheduler ?? null,
-        elapsedMs,
-      },
-      `Wrote ${output} (${written.numFrames} frames, ${written.width}x${written.height}, ${written.fps} fps, seed ${seed}) in ${(elapsedMs / 1000).toFixed(1)} s`,
-    );
-  } finally {
-    run.dispose();
-    reporter.close();
-  }
+    await encodeAndReport(r, video, { output, fps, setup, steps, guidance, seed, prompt: argv.prompt });
+  });
 }
 
 export const generateCommand: CommandModule<GlobalArgs, GenerateArgs> = {

@@ -3,14 +3,12 @@
  * the input to the new size, re-noise it to `strength`, denoise with the prompt).
  */
 
-import { resolve } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { RESIZE_MODES, type ResizeMode } from "../video/convert.ts";
-import { exportVideo } from "../video/export.ts";
 import { readVideo } from "../video/read.ts";
 import { checkInt, checkNumber, UsageError, type GlobalArgs } from "./common.ts";
-import { checkModel, checkOutput, interruptible, parsePipelineArgs, seedForJson, throwIfInterrupted, withPipelineOptions, type PipelineArgs } from "./options.ts";
-import { createReporter } from "./progress.ts";
+import { checkModel, checkOutput, parsePipelineArgs, withPipelineOptions, type PipelineArgs } from "./options.ts";
+import { encodeAndReport, samplingInputs, withRender } from "./render.ts";
 import { runVideoToVideo } from "./run-pipeline.ts";
 
 interface UpscaleArgs extends PipelineArgs, GlobalArgs {
@@ -32,67 +30,27 @@ export async function upscale(argv: UpscaleArgs): Promise<void> {
   checkOutput(output);
   checkModel(setup.model);
 
-  const reporter = createReporter(argv.json);
-  const run = interruptible(reporter);
-  const started = Date.now();
-  try {
-    reporter.phase("read", { message: `Reading ${argv.input}` });
+  await withRender(argv.json, async (r) => {
+    r.reporter.phase("read", { message: `Reading ${argv.input}` });
     const video = await readVideo(argv.input, {
       ...(maxFrames !== undefined ? { maxFrames } : {}),
       ...(width !== undefined ? { width } : {}),
       ...(height !== undefined ? { height } : {}),
       resize: argv.resize,
-      signal: run.signal,
+      signal: r.signal,
     });
     if (video.width % 8 !== 0 || video.height % 8 !== 0) {
       throw new UsageError(`${argv.input} is ${video.width}x${video.height}; pass --width and --height (multiples of 8) to resize it`);
     }
     const fps = argv.fps ?? video.fps;
-    reporter.phase("load", { message: `Loading ${setup.model}` });
+    r.reporter.phase("load", { message: `Loading ${setup.model}` });
     const out = await runVideoToVideo(
       setup,
-      {
-        prompt: argv.prompt,
-        ...(argv.negative !== undefined ? { negativePrompt: argv.negative } : {}),
-        video,
-        strength,
-        numInferenceSteps: steps,
-        guidanceScale: guidance,
-        seed,
-        signal: run.signal,
-        onStep: (e) => reporter.step(e),
-        onDecode: () => reporter.phase("decode"),
-      },
-      () => reporter.phase("steps", { total: Math.max(1, Math.floor(steps * strength)) }),
+      { ...samplingInputs(r, argv, { steps, guidance, seed }), video, strength },
+      () => r.reporter.phase("steps", { total: Math.max(1, Math.floor(steps * strength)) }),
     );
-    throwIfInterrupted(run.signal);
-    reporter.phase("encode", { total: out.numFrames, message: `Writing ${output}` });
-    const written = await exportVideo(out, output, { fps, signal: run.signal, onProgress: (p) => reporter.encode(p.frame, p.numFrames) });
-    const elapsedMs = Date.now() - started;
-    reporter.result(
-      {
-        input: resolve(argv.input),
-        output: resolve(output),
-        format: written.format,
-        numFrames: written.numFrames,
-        width: written.width,
-        height: written.height,
-        fps: written.fps,
-        seed: seedForJson(seed),
-        prompt: argv.prompt,
-        strength,
-        model: resolve(setup.model),
-        steps,
-        guidance,
-        scheduler: setup.scheduler ?? null,
-        elapsedMs,
-      },
-      `Wrote ${output} (${written.numFrames} frames, ${written.width}x${written.height}, ${written.fps} fps, seed ${seed}) in ${(elapsedMs / 1000).toFixed(1)} s`,
-    );
-  } finally {
-    run.dispose();
-    reporter.close();
-  }
+    await encodeAndReport(r, out, { output, fps, setup, steps, guidance, seed, prompt: argv.prompt, input: argv.input, strength });
+  });
 }
 
 export const upscaleCommand: CommandModule<GlobalArgs, UpscaleArgs> = {
