@@ -15,7 +15,6 @@ position embeddings normal(0, 0.01); deterministic for a given --seed.
 
 import os
 import shutil
-import tempfile
 import time
 
 import torch
@@ -23,13 +22,12 @@ import torch.nn as nn
 
 from . import ConvertError, __version__
 from .checkpoint import WEIGHT_NAMES, add_variant, read_json
-from .export import build_modules, human_bytes, _publish, check_destination
+from .export import DTYPES, Log, _make_temp_dir, _numel, _publish, build_modules, check_destination, human_bytes
 from .safetensors_io import save_file
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 CONFIG_DIRS = {"tiny": "tiny", "ms-1.7b": "ms-1.7b", "zeroscope-576w": "ms-1.7b"}
 RANDOM_CONFIGS = tuple(CONFIG_DIRS)
-WRITE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def config_dir(name):
@@ -91,19 +89,17 @@ def _producer(shape, kind, gen, dtype):
 
 
 def write_random(name, out, seed=0, dtype="float32", variant=None, quiet=False, overwrite=False):
-    log = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
-    if dtype not in WRITE_DTYPES:
+    log = Log(quiet)
+    if dtype not in DTYPES:
         raise ConvertError(f"unknown dtype {dtype!r} (float32, float16, bfloat16)")
-    torch_dtype = WRITE_DTYPES[dtype]
+    torch_dtype = DTYPES[dtype]
     cdir = config_dir(name)
     configs = load_configs(name)
     check_destination(out, overwrite)
     log(f"torchvid convert {__version__}: random '{name}' checkpoint (seed {seed}, {dtype}"
         + (f", variant {variant}" if variant else "") + f") -> {os.path.abspath(out)}")
     t_start = time.time()
-    parent = os.path.dirname(os.path.abspath(out)) or "."
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(out)) + ".tmp-", dir=parent)
+    tmp = _make_temp_dir(out)
     grand_total = 0
     try:
         shutil.copyfile(os.path.join(cdir, "model_index.json"), os.path.join(tmp, "model_index.json"))
@@ -132,10 +128,3 @@ def write_random(name, out, seed=0, dtype="float32", variant=None, quiet=False, 
         raise
     log(f"done: {grand_total:,} parameters in {time.time() - t_start:.1f}s")
     return grand_total
-
-
-def _numel(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
