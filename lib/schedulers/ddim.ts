@@ -7,7 +7,7 @@ import type { Tensor } from "../tensor.ts";
 import { expectNumber } from "../validate.ts";
 import { AlphaScheduler } from "./alpha-base.ts";
 import { type ConfigSpec, registerSpec, type Scheduler, type StepOptions } from "./base.ts";
-import { betaKeys, K, PREDICTION_TYPES } from "./keys.ts";
+import { betaKeys, K, PREDICTION_TYPES, thresholdingKeys } from "./keys.ts";
 import { f32, type TimestepSpacing } from "./math.ts";
 import { lincomb, release, stepNoise, thresholdSample } from "./ops.ts";
 
@@ -89,10 +89,7 @@ export class DDIMScheduler extends AlphaScheduler {
     set_alpha_to_one: K.bool(true),
     steps_offset: K.int(0),
     prediction_type: K.prediction(),
-    thresholding: K.bool(false),
-    dynamic_thresholding_ratio: K.num(0.995),
-    clip_sample_range: K.num(1.0),
-    sample_max_value: K.num(1.0),
+    ...thresholdingKeys({ clipSampleRange: true }),
     timestep_spacing: K.spacing("leading"),
     rescale_betas_zero_snr: K.bool(false),
   };

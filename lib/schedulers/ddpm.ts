@@ -7,7 +7,7 @@ import type { Tensor } from "../tensor.ts";
 import { AlphaScheduler } from "./alpha-base.ts";
 import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { predictX0AndEps } from "./ddim.ts";
-import { betaKeys, K } from "./keys.ts";
+import { betaKeys, K, thresholdingKeys } from "./keys.ts";
 import { f32, type TimestepSpacing } from "./math.ts";
 import { lincomb, release, stepNoise } from "./ops.ts";
 
@@ -36,10 +36,7 @@ export class DDPMScheduler extends AlphaScheduler {
     variance_type: K.oneOf("fixed_small", ["fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range"]),
     clip_sample: K.bool(true),
     prediction_type: K.prediction(),
-    thresholding: K.bool(false),
-    dynamic_thresholding_ratio: K.num(0.995),
-    clip_sample_range: K.num(1.0),
-    sample_max_value: K.num(1.0),
+    ...thresholdingKeys({ clipSampleRange: true }),
     timestep_spacing: K.spacing("leading"),
     steps_offset: K.int(0),
     rescale_betas_zero_snr: K.bool(false),

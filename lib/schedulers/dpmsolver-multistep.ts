@@ -6,7 +6,7 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
-import { betaKeys, K } from "./keys.ts";
+import { betaKeys, K, thresholdingKeys } from "./keys.ts";
 import { f32, type TimestepSpacing, trainingSchedule } from "./math.ts";
 import { alphaSigma, lambdaOf, MultistepScheduler, multistepSchedule } from "./multistep-base.ts";
 import { castLike, lincomb, release, stepNoise, thresholdSample, upcast } from "./ops.ts";
@@ -42,9 +42,7 @@ export class DPMSolverMultistepScheduler extends MultistepScheduler {
     ...betaKeys(),
     solver_order: { default: 2, kind: { type: "int", min: 1 } },
     prediction_type: K.prediction(),
-    thresholding: K.bool(false),
-    dynamic_thresholding_ratio: K.num(0.995),
-    sample_max_value: K.num(1.0),
+    ...thresholdingKeys(),
     algorithm_type: K.oneOf("dpmsolver++", ["dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++", "deis"]),
     solver_type: K.oneOf("midpoint", ["midpoint", "heun", "logrho", "bh1", "bh2"]),
     lower_order_final: K.bool(true),

@@ -23,3 +23,16 @@ export const K = {
   prediction: (): KeySpec => ({ default: "epsilon", kind: { type: "enum", values: PREDICTION_TYPES } }),
   spacing: (d: string): KeySpec => ({ default: d, kind: { type: "enum", values: SPACINGS } }),
 };
+
+/**
+ * The dynamic thresholding keys (Imagen; read by ops.ts thresholdSample for the x0 prediction),
+ * in diffusers' order; `clipSampleRange` puts clip_sample_range among them as DDIM and DDPM do.
+ */
+export function thresholdingKeys(options: { clipSampleRange?: boolean } = {}): Record<string, KeySpec> {
+  return {
+    thresholding: K.bool(false),
+    dynamic_thresholding_ratio: K.num(0.995),
+    ...(options.clipSampleRange ? { clip_sample_range: K.num(1.0) } : {}),
+    sample_max_value: K.num(1.0),
+  };
+}

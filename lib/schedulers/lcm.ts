@@ -7,7 +7,7 @@ import type { Tensor } from "../tensor.ts";
 import { AlphaScheduler } from "./alpha-base.ts";
 import { type ConfigSpec, registerSpec, type SetTimestepsOptions, type StepOptions } from "./base.ts";
 import { predictX0AndEps } from "./ddim.ts";
-import { betaKeys, K } from "./keys.ts";
+import { betaKeys, K, thresholdingKeys } from "./keys.ts";
 import { f32, npLinspace, type TimestepSpacing } from "./math.ts";
 import { lincomb, stepNoise } from "./ops.ts";
 
@@ -41,9 +41,7 @@ export class LCMScheduler extends AlphaScheduler {
     set_alpha_to_one: K.bool(true),
     steps_offset: K.int(0),
     prediction_type: K.prediction(),
-    thresholding: K.bool(false),
-    dynamic_thresholding_ratio: K.num(0.995),
-    sample_max_value: K.num(1.0),
+    ...thresholdingKeys(),
     timestep_spacing: K.spacing("leading"),
     timestep_scaling: K.num(10.0),
     rescale_betas_zero_snr: K.bool(false),

@@ -5,7 +5,7 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
-import { betaKeys, K } from "./keys.ts";
+import { betaKeys, K, thresholdingKeys } from "./keys.ts";
 import { type TimestepSpacing, trainingSchedule } from "./math.ts";
 import { MultistepScheduler, multistepSchedule } from "./multistep-base.ts";
 import { lincomb, release } from "./ops.ts";
@@ -59,9 +59,7 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
     ...betaKeys(),
     solver_order: K.int(2, 1),
     prediction_type: K.prediction(),
-    thresholding: K.bool(false),
-    dynamic_thresholding_ratio: K.num(0.995),
-    sample_max_value: K.num(1.0),
+    ...thresholdingKeys(),
     predict_x0: K.bool(true),
     solver_type: K.oneOf("bh2", ["bh1", "bh2", "midpoint", "heun", "logrho"]),
     lower_order_final: K.bool(true),
