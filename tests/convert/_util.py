@@ -34,6 +34,14 @@ def golden():
     return _golden
 
 
+def run_unet_case(unet, case):
+    """(output, golden output) of ``unet`` on the golden inputs of ``case``, without autograd."""
+    g = golden()
+    with torch.no_grad():
+        out = unet(g[f"unet/{case}/sample"], g[f"unet/{case}/timestep"], g[f"unet/{case}/encoder_hidden_states"])
+    return out, g[f"unet/{case}/out"]
+
+
 def make_tmp(prefix):
     d = tempfile.mkdtemp(prefix=f"torchvid-convert-{prefix}-")
     atexit.register(shutil.rmtree, d, True)

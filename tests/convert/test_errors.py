@@ -6,7 +6,7 @@ from unittest import mock
 
 import torch
 
-from ._util import PIPELINE, clone_checkpoint, golden, make_tmp, max_abs, replace_file, run_cli
+from ._util import PIPELINE, clone_checkpoint, golden, make_tmp, max_abs, replace_file, run_cli, run_unet_case
 from convert import ConvertError
 from convert.export import convert
 from convert.safetensors_io import load_file, save_file
@@ -163,11 +163,8 @@ class OtherWeightFormats(unittest.TestCase):
         m = convert(self.ckpt, self.dst, quiet=True)
         self.assertEqual(len(m["source"]["files"]["unet"]), 2)
         unet = torch.jit.load(os.path.join(self.dst, "unet.pt"))
-        case = "b1_f1_8x8"
-        with torch.no_grad():
-            out = unet(self.g[f"unet/{case}/sample"], self.g[f"unet/{case}/timestep"],
-                       self.g[f"unet/{case}/encoder_hidden_states"])
-        self.assertLessEqual(max_abs(out, self.g[f"unet/{case}/out"]), 1e-4)
+        out, want = run_unet_case(unet, "b1_f1_8x8")
+        self.assertLessEqual(max_abs(out, want), 1e-4)
 
     def test_fp16_variant(self):
         names = {"unet": "diffusion_pytorch_model", "vae": "diffusion_pytorch_model", "text_encoder": "model"}
@@ -182,11 +179,8 @@ class OtherWeightFormats(unittest.TestCase):
         self.assertEqual(m["source"]["variant"], "fp16")
         self.assertEqual(m["dtype"], "float32")
         unet = torch.jit.load(os.path.join(self.dst, "unet.pt"))
-        case = "b1_f4_4x4_t1"
-        with torch.no_grad():
-            out = unet(self.g[f"unet/{case}/sample"], self.g[f"unet/{case}/timestep"],
-                       self.g[f"unet/{case}/encoder_hidden_states"])
-        self.assertLess(max_abs(out, self.g[f"unet/{case}/out"]), 0.02)
+        out, want = run_unet_case(unet, "b1_f4_4x4_t1")
+        self.assertLess(max_abs(out, want), 0.02)
 
     def test_float16_export_loads(self):
         m = convert(PIPELINE, self.dst, dtype="float16", quiet=True)
@@ -195,11 +189,8 @@ class OtherWeightFormats(unittest.TestCase):
         self.assertTrue(all(p.dtype == torch.float16 for p in unet.parameters()))
         # float16 kernels do not run on CPU in torch 1.13; cast back up to check the weights/graph
         unet = unet.to(torch.float32)
-        case = "b1_f1_8x8"
-        with torch.no_grad():
-            out = unet(self.g[f"unet/{case}/sample"], self.g[f"unet/{case}/timestep"],
-                       self.g[f"unet/{case}/encoder_hidden_states"])
-        self.assertLess(max_abs(out, self.g[f"unet/{case}/out"]), 0.02)
+        out, want = run_unet_case(unet, "b1_f1_8x8")
+        self.assertLess(max_abs(out, want), 0.02)
 
     def test_legacy_keys(self):
         """Older checkpoints: CLIP position_ids buffer, diffusers<0.17 VAE attention names (1x1 conv weights)."""

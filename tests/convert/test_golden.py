@@ -7,7 +7,7 @@ import unittest
 
 import torch
 
-from ._util import TOL, PIPELINE, converted, golden, max_abs
+from ._util import TOL, PIPELINE, converted, golden, max_abs, run_unet_case
 
 UNET_CASES = ("b1_f1_8x8", "b2_f3_8x12_per_batch_t", "b1_f4_4x4_t1")
 
@@ -55,11 +55,9 @@ class GoldenFloat32(unittest.TestCase):
             self.te(self.g["text_encoder/input_ids"], 3)  # only 2 layers
 
     def unet_case(self, unet, case):
-        g = self.g
-        with torch.no_grad():
-            out = unet(g[f"unet/{case}/sample"], g[f"unet/{case}/timestep"], g[f"unet/{case}/encoder_hidden_states"])
-        self.assertEqual(out.shape, g[f"unet/{case}/out"].shape)
-        return max_abs(out, g[f"unet/{case}/out"])
+        out, want = run_unet_case(unet, case)
+        self.assertEqual(out.shape, want.shape)
+        return max_abs(out, want)
 
     def test_unet_goldens(self):
         for case in UNET_CASES:
@@ -134,11 +132,10 @@ class GoldenFloat32(unittest.TestCase):
         dec = load(self.folder, "vae_decoder").to(torch.bfloat16)
         te = load(self.folder, "text_encoder").to(torch.bfloat16)
         g = self.g
-        case = "b1_f4_4x4_t1"
+        out, want = run_unet_case(unet, "b1_f4_4x4_t1")
+        self.assertEqual(out.dtype, torch.float32)  # returned in the sample's dtype
+        self.assertLess(max_abs(out, want), 0.15)
         with torch.no_grad():
-            out = unet(g[f"unet/{case}/sample"], g[f"unet/{case}/timestep"], g[f"unet/{case}/encoder_hidden_states"])
-            self.assertEqual(out.dtype, torch.float32)  # returned in the sample's dtype
-            self.assertLess(max_abs(out, g[f"unet/{case}/out"]), 0.15)
             img = dec(g["vae/decode_input"])
             self.assertLess(max_abs(img, g["vae/decode_output"]), 0.1)
             emb = te(g["text_encoder/input_ids"])
@@ -193,12 +190,8 @@ class PlainAttentionExport(unittest.TestCase):
         folder = converted("float32", "plain")
         with open(os.path.join(folder, "manifest.json")) as f:
             self.assertEqual(json.load(f)["attention"], "plain")
-        g = golden()
-        unet = load(folder, "unet")
-        case = "b2_f3_8x12_per_batch_t"
-        with torch.no_grad():
-            out = unet(g[f"unet/{case}/sample"], g[f"unet/{case}/timestep"], g[f"unet/{case}/encoder_hidden_states"])
-        self.assertLessEqual(max_abs(out, g[f"unet/{case}/out"]), TOL)
+        out, want = run_unet_case(load(folder, "unet"), "b2_f3_8x12_per_batch_t")
+        self.assertLessEqual(max_abs(out, want), TOL)
 
 
 class Bfloat16Export(unittest.TestCase):
@@ -218,10 +211,9 @@ class Bfloat16Export(unittest.TestCase):
             self.assertEqual(emb.dtype, torch.bfloat16)
             self.assertLess(max_abs(emb, g["text_encoder/last_hidden_state"]), 0.15)
             for case in UNET_CASES:
-                out = unet(g[f"unet/{case}/sample"], g[f"unet/{case}/timestep"],
-                           g[f"unet/{case}/encoder_hidden_states"])
+                out, want = run_unet_case(unet, case)
                 self.assertTrue(torch.isfinite(out).all())
-                self.assertLess(max_abs(out, g[f"unet/{case}/out"]), 0.15, case)
+                self.assertLess(max_abs(out, want), 0.15, case)
             mean, std = enc(g["vae/encode_input"])
             self.assertLess(max_abs(mean, g["vae/latent_mean"]), 0.1)
             img = dec(g["vae/decode_input"].to(torch.bfloat16))
