@@ -149,6 +149,7 @@ function timingRow(run: ModelRun, res: PipelineBenchResult, impl: string, t: Pip
     unet_gflop: sig(res.unetFlops / 1e9),
     floor_ms: floorMs === undefined ? undefined : sig(floorMs),
     unet_over_floor: floorMs === undefined ? undefined : sig(t.unet_ms_step / floorMs),
+    latents_mean_abs: t.latents_mean_abs === undefined ? undefined : sig(t.latents_mean_abs, 6),
   };
 }
 

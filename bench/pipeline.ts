@@ -124,6 +124,7 @@ export async function benchPipeline(pipe: TextToVideoSDPipeline, cfg: PipelineBe
     textMs = 0;
     vaeMs = 0;
     const elapsed: number[] = [];
+    let meanAbs: number | undefined;
     const t0 = performance.now();
     const out = await pipe.generate({
       prompt: cfg.prompt ?? PROMPT,
@@ -133,17 +134,27 @@ export async function benchPipeline(pipe: TextToVideoSDPipeline, cfg: PipelineBe
       numInferenceSteps: steps,
       guidanceScale: cfg.guidanceScale,
       seed: cfg.seed,
-      onStep: (e) => elapsed.push(e.elapsedMs),
+      onStep: (e) => {
+        elapsed.push(e.elapsedMs);
+        if (e.step === e.numSteps) {
+          // a check that the Python loop computes the same thing (one scalar, after the last step's timing)
+          const a = e.latents.abs();
+          const s = a.sum();
+          meanAbs = Number((s.dataSync() as Float32Array)[0]) / e.latents.numel;
+          a.dispose();
+          s.dispose();
+        }
+      },
     });
     const end = (performance.now() - t0) / 1e3;
-    return { out, end, elapsed };
+    return { out, end, elapsed, meanAbs };
   };
 
   let result: PipelineBenchResult;
   try {
     if ((cfg.warmupSteps ?? 2) > 0) await run(cfg.warmupSteps ?? 2);
     if (cuda) resetPeakMemoryStats(cfg.device);
-    const { out, end, elapsed } = await run(cfg.steps);
+    const { out, end, elapsed, meanAbs } = await run(cfg.steps);
     const walls = elapsed.map((e, i) => e - (i === 0 ? 0 : elapsed[i - 1]));
     const overheads = walls.map((w, i) => (w - unetTimes[i]) * 1e3);
     const oh = summarise(overheads);
@@ -157,6 +168,7 @@ export async function benchPipeline(pipe: TextToVideoSDPipeline, cfg: PipelineBe
       end_to_end_s: sig(end),
       it_s: sig(walls.length / (elapsed[elapsed.length - 1] / 1e3)),
       steps: walls.length,
+      latents_mean_abs: meanAbs,
     };
     if (cuda) torchvid.peak_gpu_mib = sig(memoryStats(cfg.device).peakAllocated / 2 ** 20);
     void out;
