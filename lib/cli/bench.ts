@@ -23,16 +23,26 @@ interface BenchArgs extends GlobalArgs {
 
 export type BenchRow = Record<string, unknown>;
 /** What bench/index.ts is expected to export. */
-export type RunBenchmark = (options: Record<string, unknown>) => Promise<BenchRow[] | { rows: BenchRow[] }>;
+export type RunBenchmark = (options: Record<string, unknown>) => Promise<BenchRow[] | { rows: BenchRow[]; meta?: Record<string, unknown> }>;
+type FormatReport = (rows: BenchRow[], meta: Record<string, unknown>) => Promise<string> | string;
 
-async function loadBenchmark(): Promise<RunBenchmark> {
+async function loadBenchmark(): Promise<{ run: RunBenchmark; format?: FormatReport }> {
   const root = packageRoot();
   const file = [join(root, "bench", "index.js"), join(root, "bench", "index.ts")].find((f) => existsSync(f));
   if (!file) throw new TorchvidError("ERR_TORCHVID_FORWARD", `The benchmark is not in this install (${join(root, "bench", "index.ts")} not found)`);
-  const mod = (await import(pathToFileURL(file).href)) as { runBenchmark?: unknown; default?: unknown };
+  // The benchmark is TypeScript (a development tool): from the compiled CLI, load it through tsx.
+  if (file.endsWith(".ts")) {
+    try {
+      const { register } = (await import("tsx/esm/api")) as { register: () => unknown };
+      register();
+    } catch {
+      throw new TorchvidError("ERR_TORCHVID_FORWARD", "torchvid bench runs bench/index.ts, which needs tsx (a dev dependency): run `npm ci` in the torchvid checkout");
+    }
+  }
+  const mod = (await import(pathToFileURL(file).href)) as { runBenchmark?: unknown; default?: unknown; formatReport?: unknown };
   const fn = mod.runBenchmark ?? mod.default;
   if (typeof fn !== "function") throw new TorchvidError("ERR_TORCHVID_FORWARD", `${file} does not export a runBenchmark(options) function yet`);
-  return fn as RunBenchmark;
+  return { run: fn as RunBenchmark, format: typeof mod.formatReport === "function" ? (mod.formatReport as FormatReport) : undefined };
 }
 
 /** Renders rows of objects as an aligned text table (columns: the union of keys, in order). */
@@ -54,11 +64,12 @@ export async function bench(argv: BenchArgs): Promise<number> {
   if (argv.height !== undefined) options.height = checkInt(argv.height, "height", 8);
   if (argv.device !== undefined) options.device = argv.device;
   if (argv.dtype !== undefined) options.dtype = argv.dtype;
-  const runBenchmark = await loadBenchmark();
-  const out = await runBenchmark(options);
+  const benchmark = await loadBenchmark();
+  const out = await benchmark.run(options);
   const rows = Array.isArray(out) ? out : out.rows;
-  if (argv.json) process.stdout.write(`${JSON.stringify({ event: "result", rows })}\n`);
-  else process.stdout.write(`${formatTable(rows)}\n`);
+  const meta = Array.isArray(out) ? {} : (out.meta ?? {});
+  if (argv.json) process.stdout.write(`${JSON.stringify({ event: "result", rows, meta })}\n`);
+  else process.stdout.write(`${benchmark.format ? await benchmark.format(rows, meta) : formatTable(rows)}\n`);
   return 0;
 }
 
