@@ -15,12 +15,12 @@
  * `TORCHVID_PACKAGE_ROOT` (internal, for tests) makes the loader look for build/ and prebuilds/
  * under another folder.
  */
-import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sourceHash } from "../scripts/source-hash.mjs";
 import { findLibtorchCandidates, LIBTORCH_HELP, type LibtorchLocation } from "../scripts/find-libtorch.mjs";
 import { NativeLoadError } from "./errors.ts";
 import type { NativeBinding } from "./native-types.ts";
@@ -236,21 +236,6 @@ export interface LoadStep {
 }
 
 /**
- * sha256 (first 16 hex digits) over CMakeLists.txt, src/ and binding/ of a source tree: the same
- * digest scripts/prebuilds.mjs records as a prebuild's `sourceHash`. Null when the tree has no sources.
- */
-export function sourceHash(root: string): string | null {
-  if (!existsSync(join(root, "CMakeLists.txt")) || !existsSync(join(root, "src")) || !existsSync(join(root, "binding"))) return null;
-  const h = createHash("sha256");
-  const files = ["CMakeLists.txt", ...["src", "binding"].flatMap((d) => readdirSync(join(root, d)).sort().map((f) => join(d, f)))];
-  for (const f of files) {
-    if (!statSync(join(root, f)).isFile()) continue;
-    h.update(`${f}\0`).update(readFileSync(join(root, f)));
-  }
-  return h.digest("hex").slice(0, 16);
-}
-
-/**
  * The loader's plan, in order (pure: nothing is loaded). The first step without a reason is tried
  * first. With `sources` (the sourceHash of the sources beside the binaries), a prebuild built from
  * other sources is skipped as stale: it may lack functions the TypeScript layer calls.
@@ -331,3 +316,5 @@ export function loadedBinary(): LoadedBinary {
 export function describeBinary(b: LoadedBinary): string {
   return `${basename(b.path)} (${b.origin})`;
 }
+
+export { sourceHash };

@@ -25,6 +25,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sourceHash } from "./source-hash.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const self = fileURLToPath(import.meta.url);
@@ -37,20 +38,6 @@ export function prebuildName(manifest) {
   if (!m) throw new Error(`the build's sidecar has no libtorch version (torchVersion: ${JSON.stringify(manifest.torchVersion)})`);
   if (manifest.variant !== "cpu" && manifest.variant !== "cuda") throw new Error(`the build's sidecar has no variant cpu|cuda (variant: ${JSON.stringify(manifest.variant)})`);
   return `torchvid.${manifest.variant}-libtorch${m[1]}.${m[2]}.napi.node`;
-}
-
-/**
- * sha256 over CMakeLists.txt, src/ and binding/: tells a stale prebuild from a current one. The
- * loader computes the same (lib/native.ts sourceHash) and skips a prebuild built from other sources.
- */
-export function sourceHash() {
-  const h = createHash("sha256");
-  const files = ["CMakeLists.txt", ...["src", "binding"].flatMap((d) => readdirSync(join(root, d)).sort().map((f) => join(d, f)))];
-  for (const f of files) {
-    if (!statSync(join(root, f)).isFile()) continue;
-    h.update(`${f}\0`).update(readFileSync(join(root, f)));
-  }
-  return h.digest("hex").slice(0, 16);
 }
 
 function fail(message) {
@@ -67,7 +54,7 @@ function option(name) {
 }
 
 if (argv[0] === "--source-hash") {
-  console.log(sourceHash());
+  console.log(sourceHash(root));
   process.exit(0);
 }
 
@@ -147,7 +134,7 @@ process.on("exit", () => rmSync(stage, { recursive: true, force: true }));
   if (elf.status === 0) {
     manifest.torchLibs = [...elf.stdout.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((x) => x[1]).filter((lib) => /^lib(c10|torch|shm)/.test(lib));
   }
-  manifest.sourceHash = sourceHash();
+  manifest.sourceHash = sourceHash(root);
   const name = prebuildName(manifest);
   mkdirSync(prebuildDir, { recursive: true });
   const dest = join(prebuildDir, name);
