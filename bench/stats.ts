@@ -1,5 +1,6 @@
 /** Timing helpers shared by the benchmarks: sample, summarise (median / p10 / p90), format. */
 import { execFileSync } from "node:child_process";
+import { findPythonWithTorch } from "../lib/cli/convert.ts";
 import { cpus, totalmem } from "node:os";
 
 export interface Summary {
@@ -62,18 +63,13 @@ export function timeSyncCalls(fn: () => unknown, options: { batch?: number; samp
   return summarise(out);
 }
 
-/** The python3 that has torch: TORCHVID_PYTHON, /usr/bin/python3, python3. */
+/** The python3 that has torch, found as `torchvid convert` finds it; null when there is none. */
 export function pythonWithTorch(): string | null {
-  for (const py of [process.env.TORCHVID_PYTHON, "/usr/bin/python3", "python3"]) {
-    if (!py) continue;
-    try {
-      execFileSync(py, ["-c", "import torch"], { stdio: "ignore", timeout: 60_000 });
-      return py;
-    } catch {
-      // next
-    }
+  try {
+    return findPythonWithTorch().python;
+  } catch {
+    return null;
   }
-  return null;
 }
 
 /** Runs a Python script that prints one JSON object on its last stdout line. */

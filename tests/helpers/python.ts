@@ -1,20 +1,17 @@
-/** Finds a python3 that has torch (tests compare with Python torch results). */
+/** The python3 with torch that tests compare against: the same search `torchvid convert` uses. */
 import { execFileSync } from "node:child_process";
+import { findPythonWithTorch } from "../../lib/cli/convert.ts";
 
 let cached: string | null | undefined;
 
 export function pythonWithTorch(): string | null {
   if (cached !== undefined) return cached;
-  for (const candidate of [process.env.TORCHVID_PYTHON, "/usr/bin/python3", "python3"]) {
-    if (!candidate) continue;
-    try {
-      execFileSync(candidate, ["-c", "import torch"], { stdio: "ignore", timeout: 60_000 });
-      return (cached = candidate);
-    } catch {
-      // try the next one
-    }
+  try {
+    cached = findPythonWithTorch().python;
+  } catch {
+    cached = null;
   }
-  return (cached = null);
+  return cached;
 }
 
 /** Runs a Python script with the torch-enabled interpreter; throws with its stderr on failure. */
