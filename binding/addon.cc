@@ -91,10 +91,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("synchronize", Napi::Function::New<Synchronize>(env, "synchronize"));
 
   Napi::Object builtWith = Napi::Object::New(env);
-  auto runtime = torchvid::runtimeInfo();
-  builtWith.Set("torchVersion", runtime.torchVersion);
-  builtWith.Set("cuda", runtime.cudaBuild);
-  builtWith.Set("cudaVersion", runtime.cudaVersion ? Napi::Value(Napi::String::New(env, *runtime.cudaVersion)) : env.Null());
+  auto build = torchvid::buildInfo();
+  builtWith.Set("torchVersion", build.torchVersion);
+  builtWith.Set("cuda", build.cudaBuild);
+  builtWith.Set("cudaVersion", build.cudaVersion ? Napi::Value(Napi::String::New(env, *build.cudaVersion)) : env.Null());
   exports.Set("builtWith", builtWith);
   return exports;
 }

@@ -184,12 +184,22 @@ at::Tensor randn(const std::vector<int64_t>& shape, at::Generator& generator, at
 
 // ---- device facts -------------------------------------------------------------------------
 
+BuildInfo buildInfo() {
+#ifdef TORCHVID_CUDA
+  return {TORCH_VERSION, true, std::to_string(CUDART_VERSION / 1000) + "." + std::to_string((CUDART_VERSION % 1000) / 10)};
+#else
+  return {TORCH_VERSION, false, std::nullopt};
+#endif
+}
+
 RuntimeInfo runtimeInfo() {
   RuntimeInfo info;
-  info.torchVersion = TORCH_VERSION;
+  BuildInfo build = buildInfo();
+  info.torchVersion = build.torchVersion;
+  info.cudaBuild = build.cudaBuild;
+  info.cudaAvailable = false;
   info.numThreads = numThreads();
 #ifdef TORCHVID_CUDA
-  info.cudaBuild = true;
   int runtime = 0;
   if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) {
     info.cudaVersion = std::to_string(runtime / 1000) + "." + std::to_string((runtime % 1000) / 10);
@@ -202,9 +212,6 @@ RuntimeInfo runtimeInfo() {
                               std::to_string(prop->major) + "." + std::to_string(prop->minor)});
     }
   }
-#else
-  info.cudaBuild = false;
-  info.cudaAvailable = false;
 #endif
   return info;
 }

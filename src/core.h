@@ -73,6 +73,13 @@ struct RuntimeInfo {
   int numThreads;
 };
 RuntimeInfo runtimeInfo();
+// What this binary was compiled against: no device is touched (cheap at start-up).
+struct BuildInfo {
+  std::string torchVersion;
+  bool cudaBuild;
+  std::optional<std::string> cudaVersion;
+};
+BuildInfo buildInfo();
 
 struct MemoryStats {
   int64_t allocated, reserved, peakAllocated, peakReserved;
