@@ -9,11 +9,14 @@ import { EXIT_OK, packageVersion, reportError, UsageError, type GlobalArgs } fro
 import { convert, convertCommand } from "./cli/convert.ts";
 import { generate, generateCommand } from "./cli/generate.ts";
 import { info, infoCommand } from "./cli/info.ts";
+import { jobs, jobsCommand } from "./cli/jobs.ts";
+import { submit, submitCommand } from "./cli/submit.ts";
 import { upscale, upscaleCommand } from "./cli/upscale.ts";
+import { worker, workerCommand } from "./cli/worker.ts";
 
 type Run<A> = (argv: A) => Promise<number | void>;
 
-const COMMANDS = ["generate", "upscale", "convert", "info", "bench"];
+const COMMANDS = ["generate", "upscale", "convert", "info", "bench", "worker", "submit", "jobs"];
 
 /** Runs the CLI with `args` (without node and the script) and resolves with the exit code. */
 export async function main(args: string[] = process.argv.slice(2)): Promise<number> {
@@ -57,6 +60,9 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<numb
   cli = register(cli, convertCommand, convert);
   cli = register(cli, infoCommand, info);
   cli = register(cli, benchCommand, bench);
+  cli = register(cli, workerCommand, worker);
+  cli = register(cli, submitCommand, submit);
+  cli = register(cli, jobsCommand, jobs);
 
   try {
     await cli.parseAsync();

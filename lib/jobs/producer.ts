@@ -100,7 +100,7 @@ export class VideoJob extends EventEmitter {
 
 export class VideoJobs {
   readonly queueName: string;
-  readonly queue: Queue<VideoJobData, VideoJobResult, VideoJobKind>;
+  #queue?: Queue<VideoJobData, VideoJobResult, VideoJobKind>;
   readonly #label: string;
   readonly #options: ReturnType<typeof resolveConnection>["options"];
   readonly #jobOptions: JobsOptions;
@@ -121,14 +121,25 @@ export class VideoJobs {
       removeOnComplete: { count: keep },
       removeOnFail: { count: keep },
     };
-    this.queue = new Queue(this.queueName, { connection });
-    // A lost connection is retried by ioredis; an unhandled 'error' event would crash the process.
-    this.queue.on("error", () => {});
+  }
+
+  /** The BullMQ Queue underneath (for what VideoJobs does not wrap: pause, clean, metrics...). */
+  get queue(): Queue<VideoJobData, VideoJobResult, VideoJobKind> {
+    if (!this.#queue) throw new Error("VideoJobs is not connected yet: await jobs.ready() first");
+    return this.#queue;
   }
 
   /** Connects (once) and throws ERR_TORCHVID_QUEUE naming the URL if Redis cannot be reached. */
   ready(): Promise<void> {
-    this.#ready ??= checkRedisReachable(this.#options, this.#label).then(() => this.queue.waitUntilReady().then(() => {}));
+    // The Queue is made only once Redis answered: a client that never connected would retry
+    // forever, and its start-up error could surface after close().
+    this.#ready ??= checkRedisReachable(this.#options, this.#label).then(async () => {
+      const queue = new Queue<VideoJobData, VideoJobResult, VideoJobKind>(this.queueName, { connection: this.#options });
+      // A lost connection is retried by ioredis; an unhandled 'error' event would crash the process.
+      queue.on("error", () => {});
+      this.#queue = queue;
+      await queue.waitUntilReady();
+    });
     return this.#ready;
   }
 
@@ -212,7 +223,7 @@ export class VideoJobs {
   async close(): Promise<void> {
     const events = this.#events;
     this.#events = undefined;
-    await Promise.allSettled([this.queue.close(), events?.then((e) => e.close())]);
+    await Promise.allSettled([this.#queue?.close(), events?.then((e) => e.close())]);
   }
 
   async #add(data: VideoJobData, options: SubmitOptions): Promise<VideoJob> {

@@ -68,6 +68,7 @@ export class VideoWorker extends EventEmitter<WorkerEvents> {
   readonly #scratchDir: string;
   #current?: { job: Job<VideoJobData, VideoJobResult, VideoJobKind>; controller: AbortController; handBack: boolean };
   #closing?: Promise<void>;
+  #expire?: () => void;
   #lastWarning = "";
 
   /** @internal use startWorker() */
@@ -112,7 +113,10 @@ export class VideoWorker extends EventEmitter<WorkerEvents> {
       const grace = options.gracePeriodMs ?? this.#grace;
       const closed = this.bull.close();
       let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<"expired">((r) => (timer = setTimeout(() => r("expired"), grace)));
+      const expired = new Promise<"expired">((r) => {
+        this.#expire = () => r("expired");
+        timer = setTimeout(this.#expire, grace);
+      });
       if ((await Promise.race([closed.then(() => "closed" as const), expired])) === "expired" && this.#current) {
         this.#current.handBack = true;
         this.#current.controller.abort(new TorchvidError("ERR_TORCHVID_ABORTED", `worker shutting down: job handed back after the ${grace} ms grace period`));
@@ -122,6 +126,13 @@ export class VideoWorker extends EventEmitter<WorkerEvents> {
       rmSync(this.#scratchDir, { recursive: true, force: true });
       this.emit("closed");
     })();
+    return this.#closing;
+  }
+
+  /** Ends the grace period now: the running job is stopped and handed back (a second Ctrl-C). */
+  handBackNow(): Promise<void> {
+    if (!this.#closing) return this.close({ gracePeriodMs: 0 });
+    this.#expire?.();
     return this.#closing;
   }
 
