@@ -230,7 +230,12 @@ function safeReaddir(dir: string): string[] {
  * loads the model once and starts taking jobs. Call `close()` on SIGTERM.
  */
 export async function startWorker(options: StartWorkerOptions): Promise<VideoWorker> {
-  const { options: connection, label } = resolveConnection(options.connection);
+  const { options: resolved, label } = resolveConnection(options.connection);
+  // Reconnect soon after Redis comes back (ioredis via BullMQ backs off up to 20 s by default):
+  // a worker that waits longer than the job lock loses its running job to the stalled check.
+  const connection = typeof (resolved as { duplicate?: unknown }).duplicate === "function" || (resolved as { retryStrategy?: unknown }).retryStrategy
+    ? resolved
+    : { ...(resolved as object), retryStrategy: (times: number) => Math.min(250 * times, 2000) };
   const queue = options.queue ?? DEFAULT_QUEUE;
   const store = options.store ?? new FileResultStore(options.out ?? ".");
   // Cheap checks first: nothing is loaded when Redis or the output folder is wrong.
