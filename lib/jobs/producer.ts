@@ -137,6 +137,8 @@ export class VideoJobs {
       const queue = new Queue<VideoJobData, VideoJobResult, VideoJobKind>(this.queueName, { connection: this.#options });
       // A lost connection is retried by ioredis; an unhandled 'error' event would crash the process.
       queue.on("error", () => {});
+      // Each finished() waiting at once adds a listener to the queue (removed when it settles).
+      queue.setMaxListeners(0);
       this.#queue = queue;
       await queue.waitUntilReady();
     });

@@ -27,10 +27,8 @@ export interface JobSidecar {
     startedAt: number;
     /** Denoising and decoding. */
     generateMs: number;
-    /** Writing the video file. */
+    /** Writing the video file (to the worker's scratch folder, before the store takes it). */
     encodeMs: number;
-    /** Epoch ms when the result was handed to the store. */
-    storedAt: number;
   };
 }
 

@@ -81,9 +81,9 @@ export async function runJob(ctx: JobContext): Promise<VideoJobResult> {
     attempt: ctx.attempt,
     worker: { host: hostname(), pid: process.pid },
     video: { file: `${ctx.jobId}.mp4`, numFrames: written.numFrames, width: written.width, height: written.height, fps: written.fps },
-    timings: { submittedAt: ctx.submittedAt, startedAt, generateMs: generatedAt - startedAt, encodeMs: encodedAt - generatedAt, storedAt: 0 },
+    timings: { submittedAt: ctx.submittedAt, startedAt, generateMs: generatedAt - startedAt, encodeMs: encodedAt - generatedAt },
   };
-  sidecar.timings.storedAt = Date.now();
   const stored = await ctx.store.put(ctx.jobId, written.path, sidecar);
-  return { jobId: ctx.jobId, video: stored.video, sidecar: stored.sidecar, seed: request.seed, model: base.modelDir, attempt: ctx.attempt, timings: sidecar.timings };
+  const timings = { ...sidecar.timings, storedAt: Date.now() };
+  return { jobId: ctx.jobId, video: stored.video, sidecar: stored.sidecar, seed: request.seed, model: base.modelDir, attempt: ctx.attempt, timings };
 }

@@ -33,6 +33,7 @@ export interface VideoJobResult {
   seed: number;
   model: string;
   attempt: number;
+  /** Epoch ms (submittedAt, startedAt, storedAt: the result is in the store) and durations in ms. */
   timings: { submittedAt: number; startedAt: number; generateMs: number; encodeMs: number; storedAt: number };
 }
 
