@@ -25,6 +25,14 @@ if ! have_libtorch || ! python_with_torch >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libtorch-dev python3-torch >/dev/null
 fi
+if ! command -v redis-server >/dev/null 2>&1; then
+  # The job-queue tests (tests/jobs.test.ts) start their own redis-server on a random port.
+  say "Installing redis-server from Debian (apt-get install redis-server) for the job-queue tests"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
 PYTHON="$(python_with_torch)"
 say "libtorch: $(node -e 'import("./scripts/find-libtorch.mjs").then(m => { const l = m.findLibtorch(); console.log(`${l.version} (${l.source}) ${l.torchDir}`) })'); Python with torch: $PYTHON"
 
