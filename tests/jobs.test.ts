@@ -288,12 +288,17 @@ describe("job queue: BullMQ on a real redis-server, torchvid workers on the tiny
       const result = await job.finished();
       assert.equal(result.video, join(out, `${job.id}.mp4`));
       assert.equal(result.attempt, 2);
+      // A job for another model fails at once (no retry can help) and says where it belongs.
+      const elsewhere = await jobs.generate({ prompt: "another model", model: "/srv/models/zeroscope", ...TINY });
+      await assert.rejects(elsewhere.finished(), /asks for model \/srv\/models\/zeroscope but this worker serves .*models\/tiny: run workers for that model on a queue of their own/);
+      assert.equal((await jobs.queue.getJob(elsewhere.id))!.attemptsMade, 1, "not retried");
       second.child.kill("SIGTERM");
       assert.equal((await second.exited).code, 0);
       const runs = readJournal(journal);
       assert.equal(count(runs, "start", "[slow] handed back"), 2);
       assert.equal(count(runs, "end", "[slow] handed back"), 1);
       assert.deepEqual(readdirSync(out).sort(), [`${job.id}.json`, `${job.id}.mp4`]);
+      assert.equal(count(runs, "start", "another model"), 0, "refused before generating");
     } finally {
       await jobs.close();
     }
