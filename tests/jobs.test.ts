@@ -292,6 +292,11 @@ describe("job queue: BullMQ on a real redis-server, torchvid workers on the tiny
       const elsewhere = await jobs.generate({ prompt: "another model", model: "/srv/models/zeroscope", ...TINY });
       await assert.rejects(elsewhere.finished(), /asks for model \/srv\/models\/zeroscope but this worker serves .*models\/tiny: run workers for that model on a queue of their own/);
       assert.equal((await jobs.queue.getJob(elsewhere.id))!.attemptsMade, 1, "not retried");
+      // The same through `submit --wait`: exit 1 with the job's error.
+      const cli = await runCli(["submit", "--redis", redis.url, "--queue", queue, "another model", "--model", "/srv/models/zeroscope", "--steps", "2", "--frames", "2", "--width", "32", "--height", "32", "--wait"]);
+      assert.equal(cli.code, 1, cli.stderr);
+      assert.match(cli.stdout, /^\d+\n$/, "the job id, then nothing");
+      assert.match(cli.stderr.trim().split("\n").at(-1)!, /^torchvid: Job \d+ failed: Job \d+ asks for model \/srv\/models\/zeroscope/);
       second.child.kill("SIGTERM");
       assert.equal((await second.exited).code, 0);
       const runs = readJournal(journal);

@@ -65,6 +65,16 @@ export function resolveConnection(input: RedisConnectionInput): { options: Conne
 }
 
 /**
+ * Reconnects soon after Redis comes back: ioredis under BullMQ backs off up to 20 s by default,
+ * and a worker that waits longer than its job lock loses the running job to the stalled check.
+ * A caller's own client instance or retryStrategy is kept as it is.
+ */
+export function withQuickReconnect(options: ConnectionOptions): ConnectionOptions {
+  if (typeof (options as { duplicate?: unknown }).duplicate === "function" || (options as { retryStrategy?: unknown }).retryStrategy) return options;
+  return { ...(options as object), retryStrategy: (times: number) => Math.min(250 * times, 2000) } as ConnectionOptions;
+}
+
+/**
  * Connects once (no retries, `timeoutMs` at most) and throws ERR_TORCHVID_QUEUE naming `label`
  * and the fix when Redis cannot be reached. Only for plain options: a caller's own client
  * instance keeps the caller's retry policy.

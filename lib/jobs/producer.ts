@@ -8,7 +8,7 @@ import { EventEmitter } from "node:events";
 import { resolve } from "node:path";
 import { Job, Queue, QueueEvents, type JobsOptions } from "bullmq";
 import { checkGenerateRequest, checkUpscaleRequest, type GenerateRequest, type RequestLimits, type UpscaleRequest } from "../requests.ts";
-import { checkRedisReachable, resolveConnection, type RedisConnectionInput } from "./connection.ts";
+import { checkRedisReachable, resolveConnection, withQuickReconnect, type RedisConnectionInput } from "./connection.ts";
 import { checkJobIdForFile } from "./file-store.ts";
 import { DEFAULT_QUEUE, type VideoJobData, type VideoJobKind, type VideoJobProgress, type VideoJobResult, type VideoJobState } from "./types.ts";
 
@@ -110,7 +110,7 @@ export class VideoJobs {
 
   constructor(options: VideoJobsOptions) {
     const { options: connection, label } = resolveConnection(options.connection);
-    this.#options = connection;
+    this.#options = withQuickReconnect(connection);
     this.#label = label;
     this.queueName = options.queue ?? DEFAULT_QUEUE;
     this.#limits = options.limits ?? {};

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UnrecoverableError, WaitingError, Worker, type Job } from "bullmq";
 import { ModelFormatError, TextToVideoSDPipeline, TorchvidError, emptyCache, type DType, type Device, type VideoDiffusionPipeline } from "../index.ts";
-import { checkRedisReachable, resolveConnection, type RedisConnectionInput } from "./connection.ts";
+import { checkRedisReachable, resolveConnection, withQuickReconnect, type RedisConnectionInput } from "./connection.ts";
 import { FileResultStore } from "./file-store.ts";
 import type { ResultStore } from "./result-store.ts";
 import { JobRefusedError, runJob } from "./run-job.ts";
@@ -231,11 +231,7 @@ function safeReaddir(dir: string): string[] {
  */
 export async function startWorker(options: StartWorkerOptions): Promise<VideoWorker> {
   const { options: resolved, label } = resolveConnection(options.connection);
-  // Reconnect soon after Redis comes back (ioredis via BullMQ backs off up to 20 s by default):
-  // a worker that waits longer than the job lock loses its running job to the stalled check.
-  const connection = typeof (resolved as { duplicate?: unknown }).duplicate === "function" || (resolved as { retryStrategy?: unknown }).retryStrategy
-    ? resolved
-    : { ...(resolved as object), retryStrategy: (times: number) => Math.min(250 * times, 2000) };
+  const connection = withQuickReconnect(resolved);
   const queue = options.queue ?? DEFAULT_QUEUE;
   const store = options.store ?? new FileResultStore(options.out ?? ".");
   // Cheap checks first: nothing is loaded when Redis or the output folder is wrong.
