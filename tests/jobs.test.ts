@@ -288,6 +288,14 @@ describe("job queue: BullMQ on a real redis-server, torchvid workers on the tiny
       const result = await job.finished();
       assert.equal(result.video, join(out, `${job.id}.mp4`));
       assert.equal(result.attempt, 2);
+      // A video-to-video job on the same worker (its pipeline shares the loaded model).
+      const upscale = await jobs.upscale({ video: result.video, prompt: "the same, re-rendered", strength: 0.5, numInferenceSteps: 2, width: 48, height: 48, seed: 4 });
+      const upscaled = await upscale.finished();
+      const video = await readVideo(upscaled.video);
+      assert.deepEqual([video.numFrames, video.width, video.height], [2, 48, 48]);
+      const upscaleSidecar = JSON.parse(readFileSync(upscaled.sidecar, "utf8")) as JobSidecar;
+      assert.equal(upscaleSidecar.kind, "upscale");
+      assert.equal(upscaleSidecar.request.video, result.video);
       // A job for another model fails at once (no retry can help) and says where it belongs.
       const elsewhere = await jobs.generate({ prompt: "another model", model: "/srv/models/zeroscope", ...TINY });
       await assert.rejects(elsewhere.finished(), /asks for model \/srv\/models\/zeroscope but this worker serves .*models\/tiny: run workers for that model on a queue of their own/);
@@ -302,7 +310,7 @@ describe("job queue: BullMQ on a real redis-server, torchvid workers on the tiny
       const runs = readJournal(journal);
       assert.equal(count(runs, "start", "[slow] handed back"), 2);
       assert.equal(count(runs, "end", "[slow] handed back"), 1);
-      assert.deepEqual(readdirSync(out).sort(), [`${job.id}.json`, `${job.id}.mp4`]);
+      assert.deepEqual(readdirSync(out).sort(), [`${job.id}.json`, `${job.id}.mp4`, `${upscale.id}.json`, `${upscale.id}.mp4`].sort());
       assert.equal(count(runs, "start", "another model"), 0, "refused before generating");
     } finally {
       await jobs.close();
