@@ -9,11 +9,12 @@ import { EXIT_OK, packageVersion, reportError, UsageError, type GlobalArgs } fro
 import { convert, convertCommand } from "./cli/convert.ts";
 import { generate, generateCommand } from "./cli/generate.ts";
 import { info, infoCommand } from "./cli/info.ts";
+import { serve, serveCommand } from "./cli/serve.ts";
 import { upscale, upscaleCommand } from "./cli/upscale.ts";
 
 type Run<A> = (argv: A) => Promise<number | void>;
 
-const COMMANDS = ["generate", "upscale", "convert", "info", "bench"];
+const COMMANDS = ["generate", "upscale", "convert", "info", "bench", "serve"];
 
 /** Runs the CLI with `args` (without node and the script) and resolves with the exit code. */
 export async function main(args: string[] = process.argv.slice(2)): Promise<number> {
@@ -57,6 +58,7 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<numb
   cli = register(cli, convertCommand, convert);
   cli = register(cli, infoCommand, info);
   cli = register(cli, benchCommand, bench);
+  cli = register(cli, serveCommand, serve);
 
   try {
     await cli.parseAsync();
