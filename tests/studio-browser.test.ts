@@ -18,7 +18,10 @@ let browser: Browser;
 let page: Page;
 
 async function setField(name: string, value: string | number): Promise<void> {
-  await page.$eval(`#generate [name=${name}]`, (el, v) => ((el as HTMLInputElement).value = String(v)), value);
+  await page.$eval(`#generate [name=${name}]`, (el, v) => {
+    (el as HTMLInputElement).value = String(v);
+    el.dispatchEvent(new Event("input", { bubbles: true }));
+  }, value);
 }
 
 /** Decoding state of the first <video> matching `selector`. */
@@ -179,13 +182,27 @@ describe("studio page in headless Chromium", { skip: existsSync(CHROMIUM) ? fals
   if (screenshots) {
     it(`writes screenshots to ${screenshots}`, async () => {
       mkdirSync(screenshots, { recursive: true });
-      for (const [name, viewport] of [["desktop", { width: 1280, height: 860 }], ["phone", { width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true }]] as const) {
-        await page.setViewport(viewport);
-        await page.reload();
-        await page.waitForSelector("body[data-ready=true]");
-        await page.waitForFunction(() => [...document.querySelectorAll<HTMLVideoElement>("video")].filter((v) => v.src).every((v) => v.readyState >= 2), { timeout: 30000 });
-        await page.screenshot({ path: join(screenshots, `studio-${name}.png`), fullPage: name === "phone" });
-      }
+      // Desktop: a job running (progress, live preview) above the queue and the gallery.
+      await page.setViewport({ width: 1280, height: 860 });
+      await page.reload();
+      await page.waitForSelector("body[data-ready=true]");
+      await page.type("textarea[name=prompt]", "a corgi running on the beach at sunset, golden hour");
+      await setField("width", 64);
+      await setField("height", 64);
+      await setField("numFrames", 8);
+      await setField("numInferenceSteps", 300);
+      await page.click("button[type=submit]");
+      await page.waitForFunction(() => !document.querySelector("#preview")!.hasAttribute("hidden") && /step ([3-9]|\d\d+)\//.test(document.querySelector("#progress")?.textContent ?? ""), { timeout: 60000 });
+      await page.waitForFunction(() => [...document.querySelectorAll<HTMLVideoElement>("#gallery video")].every((v) => v.readyState >= 2), { timeout: 30000 });
+      await page.screenshot({ path: join(screenshots, "studio-desktop.png") });
+      await page.click("#current-cancel");
+      await page.waitForFunction(() => document.querySelector("#current")?.getAttribute("data-state") === "cancelled", { timeout: 30000 });
+      // Phone: the whole page.
+      await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+      await page.reload();
+      await page.waitForSelector("body[data-ready=true]");
+      await page.waitForFunction(() => [...document.querySelectorAll<HTMLVideoElement>("#gallery video")].every((v) => v.readyState >= 2), { timeout: 30000 });
+      await page.screenshot({ path: join(screenshots, "studio-phone.png"), fullPage: true });
     });
   }
 });

@@ -50,6 +50,7 @@ function useSettings(s: Settings): void {
     if (v !== undefined) field<HTMLInputElement>(key).value = String(v);
   }
   field<HTMLSelectElement>("scheduler").value = s.scheduler ?? "";
+  field<HTMLSelectElement>("preset").value = "";
   field<HTMLInputElement>("lockSeed").checked = true;
   field<HTMLTextAreaElement>("prompt").focus();
   window.scrollTo({ top: 0, behavior: "smooth" });
@@ -362,6 +363,15 @@ async function start(): Promise<void> {
   const presets = field<HTMLSelectElement>("preset");
   presets.append(h("option", { value: "" }, "custom"));
   for (const p of config.presets.filter((p) => p.kind === "generate")) presets.append(h("option", { value: p.name }, p.name));
+  // The form's starting values are the first preset's (ModelScope 256²).
+  const first = config.presets.find((p) => p.kind === "generate");
+  if (first) {
+    presets.value = first.name;
+    applyPreset(first.name);
+  }
+  for (const name of ["width", "height", "numFrames", "numInferenceSteps", "guidanceScale"]) {
+    field<HTMLInputElement>(name).addEventListener("input", () => (presets.value = ""));
+  }
   const xl = config.presets.find((p) => p.kind === "upscale");
   if (xl) {
     const f = $<HTMLFormElement>("#upscale-form");
