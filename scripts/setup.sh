@@ -25,6 +25,14 @@ if ! have_libtorch || ! python_with_torch >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libtorch-dev python3-torch >/dev/null
 fi
+# The studio's page tests drive Debian's chromium headless (tests/studio-browser.test.ts).
+if [ ! -x /usr/bin/chromium ]; then
+  say "Installing chromium for the studio's browser tests (apt-get install chromium)"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
 PYTHON="$(python_with_torch)"
 say "libtorch: $(node -e 'import("./scripts/find-libtorch.mjs").then(m => { const l = m.findLibtorch(); console.log(`${l.version} (${l.source}) ${l.torchDir}`) })'); Python with torch: $PYTHON"
 
