@@ -197,12 +197,17 @@ describe("studio page in headless Chromium", { skip: existsSync(CHROMIUM) ? fals
       await page.screenshot({ path: join(screenshots, "studio-desktop.png") });
       await page.click("#current-cancel");
       await page.waitForFunction(() => document.querySelector("#current")?.getAttribute("data-state") === "cancelled", { timeout: 30000 });
-      // Phone: the whole page.
+      // Phone: the whole page in one tall viewport (a fullPage capture resizes it and drops the video frames).
       await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
       await page.reload();
       await page.waitForSelector("body[data-ready=true]");
-      await page.waitForFunction(() => [...document.querySelectorAll<HTMLVideoElement>("#gallery video")].every((v) => v.readyState >= 2), { timeout: 30000 });
-      await page.screenshot({ path: join(screenshots, "studio-phone.png"), fullPage: true });
+      const height = await page.evaluate(() => document.documentElement.scrollHeight);
+      await page.setViewport({ width: 390, height, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+      // Fully loaded, so the players show a frame rather than their loading spinner.
+      await page.$$eval("#gallery video", (vs) => vs.forEach((v) => ((v as HTMLVideoElement).preload = "auto")));
+      await page.waitForFunction(() => [...document.querySelectorAll<HTMLVideoElement>("#gallery video")].every((v) => v.readyState >= 4), { timeout: 30000 });
+      await new Promise((r) => setTimeout(r, 1000));
+      await page.screenshot({ path: join(screenshots, "studio-phone.png") });
     });
   }
 });
