@@ -10,13 +10,14 @@ import { convert, convertCommand } from "./cli/convert.ts";
 import { generate, generateCommand } from "./cli/generate.ts";
 import { info, infoCommand } from "./cli/info.ts";
 import { jobs, jobsCommand } from "./cli/jobs.ts";
+import { serve, serveCommand } from "./cli/serve.ts";
 import { submit, submitCommand } from "./cli/submit.ts";
 import { upscale, upscaleCommand } from "./cli/upscale.ts";
 import { worker, workerCommand } from "./cli/worker.ts";
 
 type Run<A> = (argv: A) => Promise<number | void>;
 
-const COMMANDS = ["generate", "upscale", "convert", "info", "bench", "worker", "submit", "jobs"];
+const COMMANDS = ["generate", "upscale", "convert", "info", "bench", "serve", "worker", "submit", "jobs"];
 
 /** Runs the CLI with `args` (without node and the script) and resolves with the exit code. */
 export async function main(args: string[] = process.argv.slice(2)): Promise<number> {
@@ -60,6 +61,7 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<numb
   cli = register(cli, convertCommand, convert);
   cli = register(cli, infoCommand, info);
   cli = register(cli, benchCommand, bench);
+  cli = register(cli, serveCommand, serve);
   cli = register(cli, workerCommand, worker);
   cli = register(cli, submitCommand, submit);
   cli = register(cli, jobsCommand, jobs);

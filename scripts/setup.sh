@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One command from a fresh clone to a working torchvid (README "Set up"): installs libtorch and
-# Python torch from Debian when no libtorch is found, installs npm dependencies (which builds the
+# One command from a fresh clone to a working torchvid (README "Set up"): installs what is missing
+# from Debian (libtorch, Python torch, redis-server, chromium), installs npm dependencies (which builds the
 # native addon), builds the TypeScript and writes the small default model to models/tiny.
 # Downloads only from apt and npm.
 set -euo pipefail
@@ -18,20 +18,19 @@ python_with_torch() {
   return 1
 }
 
-if ! have_libtorch || ! python_with_torch >/dev/null; then
-  say "Installing libtorch and Python torch from Debian (apt-get install libtorch-dev python3-torch)"
+# Debian packages, installed only when missing: libtorch + Python torch (the addon and the
+# converter), redis-server (the job-queue tests start their own on a random port) and chromium
+# (the studio's page tests drive it headless).
+APT_PACKAGES=()
+if ! have_libtorch || ! python_with_torch >/dev/null; then APT_PACKAGES+=(libtorch-dev python3-torch); fi
+command -v redis-server >/dev/null 2>&1 || APT_PACKAGES+=(redis-server)
+[ -x /usr/bin/chromium ] || APT_PACKAGES+=(chromium)
+if [ ${#APT_PACKAGES[@]} -gt 0 ]; then
+  say "Installing from Debian: apt-get install ${APT_PACKAGES[*]}"
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libtorch-dev python3-torch >/dev/null
-fi
-if ! command -v redis-server >/dev/null 2>&1; then
-  # The job-queue tests (tests/jobs.test.ts) start their own redis-server on a random port.
-  say "Installing redis-server from Debian (apt-get install redis-server) for the job-queue tests"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${APT_PACKAGES[@]}" >/dev/null
 fi
 PYTHON="$(python_with_torch)"
 say "libtorch: $(node -e 'import("./scripts/find-libtorch.mjs").then(m => { const l = m.findLibtorch(); console.log(`${l.version} (${l.source}) ${l.torchDir}`) })'); Python with torch: $PYTHON"

@@ -1,0 +1,42 @@
+/**
+ * `GET /api/jobs/:id/events` as Server-Sent Events: the job as it is now (`state`), then every
+ * position change, step and preview, and the final `state`, after which the stream ends.
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { isFinal, type PublicJob } from "./job.ts";
+import type { JobEvent } from "./job-events.ts";
+import type { Studio } from "./studio.ts";
+
+export function streamJobEvents(studio: Studio, job: PublicJob, request: FastifyRequest, reply: FastifyReply): void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache, no-transform",
+    connection: "keep-alive",
+    "x-accel-buffering": "no",
+  });
+  let seq = 0;
+  const write = (e: JobEvent) => {
+    res.write(`id: ${++seq}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+  };
+  write({ event: "state", data: job });
+  if (isFinal(job.state)) {
+    res.end();
+    return;
+  }
+  // Comments keep proxies and idle timers from closing a quiet stream (a long queue wait).
+  const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15000);
+  const stop = () => {
+    clearInterval(keepAlive);
+    unsubscribe();
+  };
+  const unsubscribe = studio.events.subscribe(job.id, (e) => {
+    write(e);
+    if (e.event === "state" && isFinal((e.data as PublicJob).state)) {
+      stop();
+      res.end();
+    }
+  });
+  request.raw.on("close", stop);
+}
