@@ -93,7 +93,7 @@ export class Generator {
 function unwrap(t: Tensor | number, name: string): NativeTensor | number {
   if (typeof t === "number") {
     if (Number.isNaN(t)) throw new RangeError(`Expected a number for ${name} but received NaN`);
-    return t;
+    return expectNumber(t, name);
   }
   if (t instanceof Tensor) return t.handle;
   throw invalidParameter(name, "a Tensor or a number", t);

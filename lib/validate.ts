@@ -25,8 +25,14 @@ export interface NumberBounds {
   max?: number;
 }
 
+/**
+ * A finite number (in bounds). Infinity is refused like NaN: no torchvid option means anything at
+ * infinity, and letting one through turns every frame into NaN (guidanceScale) or fails deep in
+ * the math with a message about something else.
+ */
 export function expectNumber(value: unknown, name: string, bounds: NumberBounds = {}): number {
   if (typeof value !== "number" || Number.isNaN(value)) throw invalidParameter(name, "a number", value);
+  if (!Number.isFinite(value)) throw new RangeError(`Expected a finite number for ${name} but received ${value}`);
   checkBounds(value, name, bounds, "a number");
   return value;
 }

@@ -116,6 +116,17 @@ class HostTensor {
     }
     return new HostTensor(out, keepdim ? [B, 1] : [B]);
   }
+  slice(dim: number, start: number, end: number): HostTensor {
+    this.check();
+    const outer = this.shape.slice(0, dim).reduce((a, b) => a * b, 1);
+    const inner = this.shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+    const size = this.shape[dim];
+    const out: number[] = [];
+    for (let o = 0; o < outer; o++) for (let k = start; k < end; k++) for (let i = 0; i < inner; i++) out.push(this.data[(o * size + k) * inner + i]);
+    const shape = [...this.shape];
+    shape[dim] = end - start;
+    return HostTensor.from(out, shape);
+  }
   reshape(shape: number[]): HostTensor {
     this.check();
     const n = this.data.length;
@@ -207,6 +218,18 @@ function normConfig(c: Record<string, unknown>): Record<string, unknown> {
 
 const variants = Object.keys(index.variants) as string[];
 
+/**
+ * Variants whose diffusers timesteps stay float64 numpy values computed from np.log of float32
+ * sigmas: numpy's SIMD float32 log is not correctly rounded (1 ulp off on some inputs), JS's is,
+ * so these timesteps agree to ~1e-7 relative, not bit for bit (every other variant: exactly).
+ */
+const FLOAT64_TIMESTEPS = new Set(["heun_karras"]);
+function assertTimesteps(variant: string, actual: readonly number[], expected: readonly number[], what: string): void {
+  if (!FLOAT64_TIMESTEPS.has(variant)) return assert.deepEqual(actual, expected, what);
+  assert.equal(actual.length, expected.length, what);
+  actual.forEach((t, i) => assert.ok(Math.abs(t - expected[i]) <= 1e-7 * Math.max(1, Math.abs(expected[i])), `${what}[${i}]: ${t} vs ${expected[i]}`));
+}
+
 // ---- scalar parts: no addon needed -----------------------------------------------------------
 
 describe("scheduler configs, timesteps and sigmas (no tensors)", () => {
@@ -222,8 +245,8 @@ describe("scheduler configs, timesteps and sigmas (no tensors)", () => {
           continue;
         }
         s.setTimesteps(Number(n));
-        assert.deepEqual(s.timesteps, run.timesteps, `${variant} n=${n} timesteps`);
-        assert.deepEqual(s.timesteps, toNumbers(f.tensors.get(`n${n}/timesteps`)!), `${variant} n=${n} timesteps tensor`);
+        assertTimesteps(variant, s.timesteps, run.timesteps, `${variant} n=${n} timesteps`);
+        assertTimesteps(variant, s.timesteps, toNumbers(f.tensors.get(`n${n}/timesteps`)!), `${variant} n=${n} timesteps tensor`);
         assert.equal(s.initNoiseSigma, run.init_noise_sigma, `${variant} n=${n} init_noise_sigma`);
         assert.equal(s.order, run.order, `${variant} n=${n} order`);
         if (run.sigmas) {
@@ -273,7 +296,7 @@ async function runTrajectories(backend: Backend, variant: string, rtol: number, 
     assert.equal(steps.length, inputs.shape[0]);
     for (let i = 0; i < steps.length; i++) {
       const t = s.timesteps[i];
-      assert.equal(t, steps[i].t, `${variant} n=${n} step ${i} t`);
+      assertTimesteps(variant, [t], [steps[i].t], `${variant} n=${n} step ${i} t`);
       const xin = s.scaleModelInput(x, t);
       worst = Math.max(worst, assertClose(backend.read(xin), slice(inputs, i), rtol, `${variant} n=${n} step ${i} model_input`));
       if (xin !== x) xin.dispose();
@@ -400,6 +423,104 @@ describe("trajectories on libtorch tensors", async () => {
       assert.deepEqual(runOnce(42), runOnce(42), `${name} is not reproducible`);
       if (name !== "euler") assert.notDeepEqual(runOnce(42), runOnce(43), `${name} ignores the generator`);
     }
+  });
+});
+
+// ---- variants the shared diffusers fixtures lack ---------------------------------------------
+// Euler interpolation_type "log_linear", DDPM variance_type "learned_range" / "learned": reference
+// trajectories from tools/reference/scheduler_variants.py, a transcription of diffusers 0.27.2's
+// code for these paths run with real torch + numpy (diffusers itself is not installable here).
+// UniPC solver_p is checked against the real DPM-Solver++ fixture instead.
+
+const transcribed = JSON.parse(readFileSync(join(import.meta.dirname, "fixtures/reference/schedulers-transcribed/variants.json"), "utf8"));
+
+async function runTranscribed(backend: Backend, variant: string): Promise<number> {
+  const v = transcribed.variants[variant];
+  const shape = transcribed.latents_shape as number[];
+  let worst = 0;
+  for (const [n, run] of Object.entries<any>(v.runs)) {
+    const s = (SCHEDULER_CLASSES as any)[v.class].fromConfig(baseConfig, v.overrides) as Scheduler;
+    s.setTimesteps(Number(n));
+    assert.deepEqual(s.timesteps, run.timesteps, `${variant} n=${n} timesteps`);
+    if (run.sigmas) assertClose((s as any).sigmas, run.sigmas, 1e-6, `${variant} n=${n} sigmas`);
+    assertClose([s.initNoiseSigma], [run.init_noise_sigma], 1e-6, `${variant} n=${n} init_noise_sigma`);
+    let x = backend.from(Float32Array.from(run.latents_init), shape);
+    for (const [i, st] of (run.steps as any[]).entries()) {
+      const xin = s.scaleModelInput(x, st.t);
+      if (xin !== x) xin.dispose();
+      const mo = backend.from(Float32Array.from(st.model_output), st.model_output_shape);
+      const noise = st.noise ? backend.from(Float32Array.from(st.noise), shape) : undefined;
+      const next = s.step(mo, st.t, x, { noise });
+      worst = Math.max(worst, assertClose(backend.read(next), st.prev_sample, RTOL, `${variant} n=${n} step ${i} prev_sample`));
+      for (const t of [mo, noise, x]) t?.dispose();
+      x = next;
+    }
+    x.dispose();
+    s.dispose();
+  }
+  return worst;
+}
+
+describe("scheduler variants beyond the shared fixtures", async () => {
+  const native = await loadNativeBackend();
+  for (const variant of Object.keys(transcribed.variants)) {
+    test(`${variant} (host)`, async () => {
+      const live = HostTensor.live;
+      console.log(`# ${variant}: worst relative error ${(await runTranscribed(hostBackend, variant)).toExponential(2)} (host)`);
+      assert.equal(HostTensor.live - live, 0, `${variant} leaked tensors`);
+    });
+    test(`${variant} (native)`, { skip: native === null ? "addon not loadable" : false }, async () => {
+      console.log(`# ${variant}: worst relative error ${(await runTranscribed(native!, variant)).toExponential(2)} (native)`);
+    });
+  }
+
+  test("DDPM learned_range with a model that predicts no variance is a clear error", async () => {
+    const { DDPMScheduler } = await import("../lib/schedulers/index.ts");
+    const s = DDPMScheduler.fromConfig(baseConfig, { variance_type: "learned_range" });
+    s.setTimesteps(4);
+    const x = HostTensor.from(new Float32Array(72), [3, 4, 2, 3]) as any;
+    assert.throws(() => s.step(x, s.timesteps[0], x), {
+      name: "RangeError",
+      message: /variance_type "learned_range" needs a model that predicts its variance: a model output of 2 x 4 channels .* but received shape \[3, 4, 2, 3\]\. Use variance_type "fixed_small"/,
+    });
+  });
+
+  test("UniPC solver_p: with every corrector off it is exactly its predictor (the diffusers DPM-Solver++ trajectory)", async () => {
+    const { UniPCMultistepScheduler } = await import("../lib/schedulers/index.ts");
+    const ref = readJson("dpmsolver_multistep.json");
+    const f = await tensors("dpmsolver_multistep");
+    for (const backend of native ? [hostBackend, native] : [hostBackend]) {
+      for (const n of Object.keys(ref.runs)) {
+        const steps = Number(n);
+        const both = (disable: number[]) => UniPCMultistepScheduler.fromConfig(baseConfig, { solver_p: DPMSolverMultistepScheduler.fromConfig(baseConfig), disable_corrector: disable });
+        const off = both([...Array(steps).keys()]);
+        const on = both([]);
+        off.setTimesteps(steps);
+        on.setTimesteps(steps);
+        const init = get(f, `n${n}/latents_init`);
+        const outputs = get(f, `n${n}/model_output`);
+        const prevs = get(f, `n${n}/prev_sample`);
+        let x = backend.from(init.data.slice(), init.shape);
+        let y = backend.from(init.data.slice(), init.shape);
+        for (let i = 0; i < off.timesteps.length; i++) {
+          const t = off.timesteps[i];
+          const mo = backend.from(slice(outputs, i).slice(), init.shape);
+          const nx = off.step(mo, t, x);
+          assertClose(backend.read(nx), slice(prevs, i), RTOL, `${backend.name} solver_p n=${n} step ${i}`);
+          const ny = on.step(mo, t, y);
+          // the UniC corrector runs from the second step on: the first step is the predictor alone
+          if (i === 0) assertClose(backend.read(ny), slice(prevs, 0), RTOL, `${backend.name} solver_p + corrector n=${n} step 0`);
+          for (const tt of [mo, x, y]) tt.dispose();
+          x = nx;
+          y = ny;
+        }
+        if (off.timesteps.length > 1) assert.ok(Math.abs(backend.read(y)[0] - backend.read(x)[0]) > 1e-6, "the corrector changes later steps");
+        for (const tt of [x, y]) tt.dispose();
+        off.dispose();
+        on.dispose();
+      }
+    }
+    assert.throws(() => new UniPCMultistepScheduler({ solver_p: "dpm++" as never }), { name: "TypeError", message: /Scheduler instance or null for UniPCMultistepScheduler config solver_p/ });
   });
 });
 
@@ -570,13 +691,8 @@ describe("diffusers test-suite full loops (host emulation)", () => {
     assert.ok(Math.abs(diffusersLoop(dpm({})).mean - 0.3301) < 1e-3);
     assert.ok(Math.abs(diffusersLoop(dpm({ thresholding: true, dynamic_thresholding_ratio: 0.87, sample_max_value: 0.5 })).mean - 1.1364) < 1e-3);
     assert.ok(Math.abs(diffusersLoop(dpm({ prediction_type: "v_prediction" })).mean - 0.2251) < 1e-3);
-    for (const algorithm_type of ["dpmsolver", "dpmsolver++"])
-      for (const solver_type of ["midpoint", "heun"])
-        for (const solver_order of [1, 2, 3])
-          for (const prediction_type of ["epsilon", "sample"]) {
-            const { mean } = diffusersLoop(dpm({ algorithm_type, solver_type, solver_order, prediction_type }));
-            assert.ok(Number.isFinite(mean), `${algorithm_type} ${solver_type} ${solver_order} ${prediction_type}`);
-          }
+    // algorithm types, orders 1-3, SDE, Karras, lower_order_final, euler_at_final: the
+    // dpmsolver_multistep_* reference trajectories above (1e-5 relative, every step).
   });
   test("DPMSolverMultistep: first order dpmsolver and dpmsolver++ are the same (DDIM) update", () => {
     const a = diffusersLoop(dpm({ solver_order: 1, algorithm_type: "dpmsolver" })).mean;
@@ -593,11 +709,7 @@ describe("diffusers test-suite full loops (host emulation)", () => {
     const withNoise = diffusersLoop(u({}), { tStart: 8 });
     assert.ok(Math.abs(withNoise.sum - 315.5757) < 1e-2, `sum ${withNoise.sum}`);
     assert.ok(Math.abs(withNoise.mean - 0.4109) < 1e-3);
-    for (const solver_type of ["bh1", "bh2"])
-      for (const solver_order of [1, 2, 3])
-        for (const prediction_type of ["epsilon", "sample"])
-          assert.ok(Number.isFinite(diffusersLoop(u({ solver_type, solver_order, prediction_type })).mean));
-    assert.ok(Number.isFinite(diffusersLoop(u({ predict_x0: false })).mean));
+    // bh1 / bh2 at orders 2 and 3: the unipc_* reference trajectories above (1e-5 relative).
   });
 });
 
@@ -617,9 +729,7 @@ describe("diffusers test-suite full loops, more schedulers (host emulation)", ()
     const s = d({ steps_offset: 1 });
     s.setTimesteps(5);
     assert.deepEqual(s.timesteps, [801, 601, 401, 201, 1]);
-    for (const extra of [{ timestep_spacing: "trailing" }, { rescale_betas_zero_snr: true, prediction_type: "v_prediction" }, { thresholding: true, sample_max_value: 0.5 }, { beta_schedule: "squaredcos_cap_v2" }]) {
-      assert.ok(Number.isFinite(diffusersLoop(d(extra)).mean), JSON.stringify(extra));
-    }
+    // trailing, zero-SNR + v_prediction, thresholding, squaredcos_cap_v2: the ddim_* reference trajectories above.
   });
   test("PNDM (test_scheduler_pndm.py)", async () => {
     const { PNDMScheduler } = await import("../lib/schedulers/index.ts");
@@ -639,7 +749,7 @@ describe("diffusers test-suite full loops, more schedulers (host emulation)", ()
   const sigmaLoop = (s: Scheduler) => diffusersLoop(s, { scaleInput: true, reassign: true });
   test("Euler (test_scheduler_euler.py)", () => {
     near(sigmaLoop(new EulerDiscreteScheduler(sigmaBase)).sum, 10.0807, 1e-2, "default");
-    near(sigmaLoop(new EulerDiscreteScheduler({ ...sigmaBase, prediction_type: "v_prediction" })).sum, 0.0002, 1e-2, "v_prediction");
+    // v_prediction (diffusers' sum 0.0002 cannot tell a right loop from an all-zero one): euler_v_prediction above.
     const k = sigmaLoop(new EulerDiscreteScheduler({ ...sigmaBase, use_karras_sigmas: true }));
     near(k.sum, 124.52299499511719, 1e-2, "karras sum");
     near(k.mean, 0.16213932633399963, 1e-3, "karras mean");
@@ -647,14 +757,14 @@ describe("diffusers test-suite full loops, more schedulers (host emulation)", ()
   test("LMS (test_scheduler_lms.py)", async () => {
     const { LMSDiscreteScheduler } = await import("../lib/schedulers/index.ts");
     near(sigmaLoop(new LMSDiscreteScheduler(sigmaBase)).sum, 1006.388, 1e-2, "default");
-    near(sigmaLoop(new LMSDiscreteScheduler({ ...sigmaBase, prediction_type: "v_prediction" })).sum, 0.0017, 1e-2, "v_prediction");
+    // v_prediction (sum 0.0017 in diffusers' test: too small to check at 1e-2): lms_v_prediction above.
     near(sigmaLoop(new LMSDiscreteScheduler({ ...sigmaBase, use_karras_sigmas: true })).sum, 3812.9927, 1e-2, "karras");
   });
   test("Heun (test_scheduler_heun.py)", async () => {
     const { HeunDiscreteScheduler } = await import("../lib/schedulers/index.ts");
-    near(sigmaLoop(new HeunDiscreteScheduler(sigmaBase)).sum, 0.1233, 1e-2, "default");
-    near(sigmaLoop(new HeunDiscreteScheduler({ ...sigmaBase, prediction_type: "v_prediction" })).sum, 4.6934e-7, 1e-2, "v_prediction");
-    near(sigmaLoop(new HeunDiscreteScheduler({ ...sigmaBase, use_karras_sigmas: true })).sum, 0.00015, 1e-2, "karras");
+    near(sigmaLoop(new HeunDiscreteScheduler(sigmaBase)).sum, 0.1233, 1e-4, "default");
+    // v_prediction and Karras (sums 4.7e-7 and 0.00015: an all-zero output would pass diffusers' 1e-2):
+    // heun_v_prediction and heun_karras above, 1e-5 relative at every step.
   });
 });
 

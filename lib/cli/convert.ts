@@ -17,6 +17,7 @@ interface ConvertArgs extends GlobalArgs {
   dtype?: string;
   variant?: string;
   random?: string;
+  lora?: boolean;
   python?: string;
   seed?: number;
   attention?: string;
@@ -65,7 +66,12 @@ export function findPythonWithTorch(explicit?: string): PythonWithTorch {
 export async function convert(argv: ConvertArgs): Promise<number> {
   const positionals = [argv.src, argv.dst].filter((p): p is string => p !== undefined);
   let args: string[];
-  if (argv.random !== undefined) {
+  if (argv.lora) {
+    if (argv.random !== undefined) throw new UsageError("--lora and --random do not go together");
+    if (positionals.length !== 2) throw new UsageError("With --lora pass the pickled LoRA and the file to write: torchvid convert --lora unet_lora.pt lora.safetensors");
+    if (!existsSync(positionals[0]!)) throw new TorchvidError("ERR_TORCHVID_CONVERT", `LoRA file ${positionals[0]} not found (the .pt/.bin state dict to convert)`);
+    args = ["--lora", resolve(positionals[0]!), resolve(positionals[1]!)];
+  } else if (argv.random !== undefined) {
     if (!(RANDOM_MODELS as readonly string[]).includes(argv.random)) throw new UsageError(`Unknown --random model "${argv.random}": choose one of ${RANDOM_MODELS.join(", ")}`);
     if (positionals.length !== 1) throw new UsageError("With --random pass only the output folder: torchvid convert --random tiny OUT");
     args = ["--random", argv.random, resolve(positionals[0]!)];
@@ -128,6 +134,7 @@ export const convertCommand: CommandModule<GlobalArgs, ConvertArgs> = {
       .option("dtype", { type: "string", choices: ["float32", "float16", "bfloat16"], describe: "Store weights in this type" })
       .option("variant", { type: "string", describe: 'Read the checkpoint\'s weight variant, e.g. "fp16"' })
       .option("random", { type: "string", describe: `Write a random-weight diffusers checkpoint (convert it next): ${RANDOM_MODELS.join(", ")}` })
+      .option("lora", { type: "boolean", describe: "Convert a pickled LoRA (.pt/.bin, read with weights_only) to .safetensors: --lora IN OUT" })
       .option("seed", { type: "number", describe: "Seed of the --random weights (default 0)" })
       .option("attention", { type: "string", choices: ["auto", "sdpa", "plain"], describe: "Attention baked into the export (auto: sdpa when the torch has it)" })
       .option("overwrite", { type: "boolean", describe: "Replace an existing non-empty destination" })
@@ -135,6 +142,7 @@ export const convertCommand: CommandModule<GlobalArgs, ConvertArgs> = {
       .option("python", { type: "string", describe: "python3 to run (default: TORCHVID_PYTHON, python3, /usr/bin/python3 - the first with torch)" })
       .example("$0 convert ~/hf/text-to-video-ms-1.7b models/ms-1.7b --variant fp16 --dtype float16", "ModelScope 1.7B, fp16 weights")
       .example("$0 convert ~/hf/zeroscope_v2_576w models/zeroscope-576w", "zeroscope v2 576w")
+      .example("$0 convert --lora unet_lora.pt unet_lora.safetensors", "A pickled LoRA state dict (e.g. T2V-Turbo) as safetensors for loadLoraWeights / --lora")
       .example("$0 convert --random tiny ckpt/tiny && $0 convert ckpt/tiny models/tiny", "A tiny random checkpoint, then its model folder (for tests)") as unknown as Argv<ConvertArgs>,
   handler: () => {},
 };

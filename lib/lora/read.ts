@@ -25,8 +25,8 @@ export async function readLora(path: string, parameterNames: LoraParameterNames,
   if (isZip(buffer) || isPickle(buffer)) {
     throw new ModelFormatError(
       `LoRA file ${path} is a PyTorch pickle (.pt/.bin); torchvid reads LoRA weights from .safetensors only, because ` +
-        `loading a pickle runs code from the file. Convert it once with Python: ` +
-        `from safetensors.torch import save_file; import torch; save_file({k: v.contiguous() for k, v in torch.load("${path}", map_location="cpu").items()}, "lora.safetensors")`,
+        `loading a pickle can run code from the file. Convert it once (the state dict is read with torch.load(weights_only=True), ` +
+        `so no code in it runs): torchvid convert --lora ${JSON.stringify(path)} ${JSON.stringify(path.replace(/\.(pt|pth|bin|ckpt)$/i, "") + ".safetensors")}`,
     );
   }
   return analyzeLora(parseSafetensors(buffer, path), parameterNames, { source: `LoRA file ${path}`, ...options });

@@ -5,12 +5,13 @@
  * folder twice shares memory.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { accessSync, constants, createReadStream, statSync, type Stats } from "node:fs";
 import { readFile, realpath } from "node:fs/promises";
 import { join } from "node:path";
 import { ModelFormatError, TorchvidError } from "../errors.ts";
 import { TorchModule } from "../module.ts";
 import { native } from "../native.ts";
+import { checkComponentWeights, checkConfigValues } from "./component-checks.ts";
 import type { DType, Device } from "../tensor.ts";
 
 export const COMPONENTS = ["text_encoder", "unet", "vae_encoder", "vae_decoder"] as const;
@@ -38,12 +39,31 @@ export const SUPPORTED_FORMAT_VERSION = 1;
 
 const CONVERT_HINT = "run `torchvid convert <diffusers checkpoint> <model folder>` to write it";
 
+/** "permission denied" (with the fix) for EACCES/EPERM, else null: a file that is there but unreadable is not "missing". */
+function permissionProblem(err: unknown, what: string, path: string): ModelFormatError | null {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== "EACCES" && code !== "EPERM") return null;
+  return new ModelFormatError(
+    `${what} ${path} cannot be read: permission denied. Make the model folder readable (chmod -R a+rX <model folder>) or run as a user who can read it`,
+    { cause: err },
+  );
+}
+
+/** stat that tells "missing" from "permission denied" (existsSync says false for both). */
+function statOrExplain(path: string, what: string, missing: string): Stats {
+  try {
+    return statSync(path);
+  } catch (err) {
+    throw permissionProblem(err, what, path) ?? new ModelFormatError(`${what} ${path} ${missing}`, { cause: err });
+  }
+}
+
 async function readJson(path: string, what: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
-  } catch {
-    throw new ModelFormatError(`${what} ${path} is missing: ${CONVERT_HINT}`);
+  } catch (err) {
+    throw permissionProblem(err, what, path) ?? new ModelFormatError(`${what} ${path} is missing: ${CONVERT_HINT}`);
   }
   try {
     return JSON.parse(text) as Record<string, unknown>;
@@ -65,8 +85,8 @@ export class ModelFolder {
 
   static async open(dir: string): Promise<ModelFolder> {
     if (typeof dir !== "string" || dir.length === 0) throw new TypeError(`Expected a model folder path but received ${typeof dir}`);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-      throw new ModelFormatError(`Model folder ${dir} not found: ${CONVERT_HINT} (or pass the folder it wrote)`);
+    if (!statOrExplain(dir, "Model folder", `not found: ${CONVERT_HINT} (or pass the folder it wrote)`).isDirectory()) {
+      throw new ModelFormatError(`Model folder ${dir} is a file, not a folder: ${CONVERT_HINT} (or pass the folder it wrote)`);
     }
     const real = await realpath(dir);
     const manifest = (await readJson(join(real, "manifest.json"), "Model manifest")) as unknown as ModelManifest;
@@ -82,8 +102,12 @@ export class ModelFolder {
       const entry = manifest.components?.[name];
       if (!entry) throw new ModelFormatError(`${join(real, "manifest.json")} lists no ${name} component: ${CONVERT_HINT} again`);
       const file = join(real, entry.file);
-      if (!existsSync(file)) throw new ModelFormatError(`Model file ${file} is missing: ${CONVERT_HINT} again`);
-      const size = statSync(file).size;
+      const size = statOrExplain(file, "Model file", `is missing: ${CONVERT_HINT} again`).size;
+      try {
+        accessSync(file, constants.R_OK);
+      } catch (err) {
+        throw permissionProblem(err, "Model file", file) ?? err;
+      }
       if (size !== entry.bytes) {
         throw new ModelFormatError(`Model file ${file} has ${size} bytes but the manifest says ${entry.bytes}: the file is truncated or was replaced; ${CONVERT_HINT} again`);
       }
@@ -94,6 +118,7 @@ export class ModelFolder {
       readJson(join(real, "configs", "text_encoder.json"), "Text encoder config"),
       readJson(join(real, "scheduler", "scheduler_config.json"), "Scheduler config"),
     ]);
+    checkConfigValues({ dir: real, unet, vae, textEncoder });
     return new ModelFolder(real, manifest, unet, vae, textEncoder, scheduler);
   }
 
@@ -134,6 +159,12 @@ export class ModelFolder {
       module = await TorchModule.load(file, { device, dtype });
     } catch (err) {
       throw this.explainLoadFailure(err, file);
+    }
+    try {
+      checkComponentWeights(component, file, module.namedParameters(), { dir: this.dir, unet: this.unetConfig, vae: this.vaeConfig, textEncoder: this.textEncoderConfig });
+    } catch (err) {
+      module.dispose();
+      throw err;
     }
     moduleCache.set(key, new WeakRef(module));
     return module;

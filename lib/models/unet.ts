@@ -3,6 +3,7 @@ import { TorchModule } from "../module.ts";
 import { Tensor } from "../tensor.ts";
 import { expectInt, expectOneOf } from "../validate.ts";
 import { ModuleComponent } from "./component.ts";
+import { explainForwardFailure } from "./forward-errors.ts";
 
 export interface ForwardChunkingOptions {
   /**
@@ -41,12 +42,18 @@ export class UNet3DConditionModel extends ModuleComponent {
    * already on the device), conditioned on [B, 77, D] embeddings.
    */
   async forward(sample: Tensor, timestep: number | Tensor, encoderHiddenStates: Tensor): Promise<Tensor> {
-    if (timestep instanceof Tensor) return this.module.forwardTensor(sample, timestep, encoderHiddenStates);
-    const t = Tensor.from(new Float32Array([timestep]), [], { device: sample.device as never });
+    const t = timestep instanceof Tensor ? timestep : Tensor.from(new Float32Array([timestep]), [], { device: sample.device as never });
     try {
       return await this.module.forwardTensor(sample, t, encoderHiddenStates);
+    } catch (err) {
+      throw explainForwardFailure(err, {
+        model: "The UNet",
+        file: this.module.path,
+        inputs: { sample: sample.shape, encoder_hidden_states: encoderHiddenStates.shape },
+        expects: `sample [B, ${this.inChannels}, frames, height/8, width/8] and encoder_hidden_states [B, 77, ${String(this.config.cross_attention_dim ?? "cross_attention_dim")}]`,
+      });
     } finally {
-      t.dispose();
+      if (t !== timestep) t.dispose();
     }
   }
 

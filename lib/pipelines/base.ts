@@ -4,6 +4,7 @@
  * numbered recipe over these steps, as in diffusers.
  */
 import { AbortError, TorchvidError } from "../errors.ts";
+import { checkEmbedShapes } from "./checks.ts";
 import { fuseLora, readLora, type FusedLora, type LoraComponent, type LoraPatch } from "../lora/index.ts";
 import { CLIPTokenizer } from "../tokenizer/index.ts";
 import { Generator, Tensor, checkDType, checkDevice, disposeAll, toSeed, type DType, type Device } from "../tensor.ts";
@@ -513,6 +514,7 @@ export abstract class VideoDiffusionPipeline {
     for (const key of ["latents", "promptEmbeds", "negativePromptEmbeds"] as const) {
       if (options[key] !== undefined && !(options[key] instanceof Tensor)) throw invalidParameter(key, "a Tensor", options[key]);
     }
+    checkEmbedShapes(options, this.unet);
     const { prompts } = normalisePrompts(options.prompt, options.negativePrompt, options.promptEmbeds !== undefined);
     const batch = (prompts?.length ?? options.promptEmbeds!.shape[0]) * numVideosPerPrompt;
     return { numInferenceSteps, guidanceScale, eta, numVideosPerPrompt, outputType, clipSkip, batch };

@@ -22,7 +22,7 @@ export type ConfigValue = number | string | boolean | null | readonly number[] |
 /** How one config key is checked. */
 export type KeyKind =
   | { type: "int"; min?: number }
-  | { type: "number"; min?: number; max?: number; nullable?: boolean }
+  | { type: "number"; min?: number; max?: number; nullable?: boolean; infinite?: boolean }
   | { type: "bool" }
   | { type: "enum"; values: readonly string[]; nullable?: boolean }
   | { type: "numbers"; nullable?: boolean; int?: boolean }
@@ -144,9 +144,12 @@ function checkValue(className: string, key: string, kind: KeyKind, value: unknow
       return expectInt(value, name, { min: kind.min });
     case "number":
       if (value === null && kind.nullable) return null;
-      // diffusers writes -inf as -Infinity, which JSON readers may hand over as a string.
-      if (value === "-Infinity" || value === "-inf") return -Infinity;
-      if (value === "Infinity" || value === "inf") return Infinity;
+      // diffusers writes -inf as -Infinity, which JSON readers may hand over as a string; only
+      // keys where infinity means something (lambda_min_clipped: no clipping) take it.
+      if (kind.infinite) {
+        if (value === "-Infinity" || value === "-inf" || value === -Infinity) return -Infinity;
+        if (value === "Infinity" || value === "inf" || value === Infinity) return Infinity;
+      }
       return expectNumber(value, name, { min: kind.min, max: kind.max });
     case "bool":
       if (typeof value !== "boolean") throw invalidParameter(name, "a boolean", value);

@@ -50,7 +50,7 @@ export class DPMSolverMultistepScheduler extends MultistepScheduler {
     use_karras_sigmas: K.bool(false),
     use_lu_lambdas: K.bool(false),
     final_sigmas_type: K.oneOf("zero", ["zero", "sigma_min"]),
-    lambda_min_clipped: K.num(-Infinity),
+    lambda_min_clipped: K.num(-Infinity, false, true),
     variance_type: K.oneOf(null, ["learned", "learned_range"], true),
     timestep_spacing: K.spacing("linspace"),
     steps_offset: K.int(0),

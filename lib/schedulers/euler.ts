@@ -5,7 +5,7 @@
 import type { Tensor } from "../tensor.ts";
 import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { betaKeys, K } from "./keys.ts";
-import { f32, type TimestepSpacing } from "./math.ts";
+import { f32, sigmasOf, type TimestepSpacing, torchLinspaceF32 } from "./math.ts";
 import { lincomb, release, stepNoise } from "./ops.ts";
 import { SigmaScheduler } from "./sigma-base.ts";
 
@@ -59,7 +59,12 @@ export class EulerDiscreteScheduler extends SigmaScheduler {
   protected buildSchedule(n: number): void {
     let { timesteps, sigmas, logSigmas } = this.spacedSigmas(n, true);
     if (this.config.interpolation_type === "log_linear") {
-      throw new RangeError('interpolation_type "log_linear" is not supported by torchvid\'s EulerDiscreteScheduler: use "linear"');
+      // diffusers: torch.linspace(log(sigma_max), log(sigma_min), n + 1).exp(): n + 1 sigmas evenly
+      // spaced in log space, independent of the timesteps (which stay the spaced grid); with the
+      // appended 0 the last step ends at sigma_min, as in diffusers.
+      const train = sigmasOf(this.alphasCumprod);
+      const logs = torchLinspaceF32(f32(Math.log(train[train.length - 1])), f32(Math.log(train[0])), n + 1);
+      sigmas = Array.from(logs, (v) => f32(Math.exp(v)));
     }
     if (this.config.use_karras_sigmas) ({ timesteps, sigmas } = this.karras(sigmas, logSigmas, n));
     const s32 = sigmas.map(f32);

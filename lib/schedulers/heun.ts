@@ -56,7 +56,8 @@ export class HeunDiscreteScheduler extends SigmaScheduler {
     if (this.config.use_karras_sigmas) ({ timesteps, sigmas } = this.karras(sigmas, logSigmas, n));
     const s = [...sigmas.map(f32), 0];
     this.sigmas = [s[0], ...s.slice(1, -1).flatMap((v) => [v, v]), s[s.length - 1]];
-    const t = timesteps.map(f32);
+    // diffusers keeps the float64 numpy timesteps of the Karras path (torch.from_numpy), float32 otherwise.
+    const t = this.config.use_karras_sigmas ? timesteps : timesteps.map(f32);
     this.timesteps = [t[0], ...t.slice(1).flatMap((v) => [v, v])];
     this.numInferenceSteps = n;
     this.dispose();

@@ -8,8 +8,9 @@ export const SPACINGS = ["linspace", "leading", "trailing"] as const;
 export function betaKeys(defaults: { beta_start?: number; beta_end?: number; beta_schedule?: string; schedules?: readonly string[] } = {}): Record<string, KeySpec> {
   return {
     num_train_timesteps: { default: 1000, kind: { type: "int", min: 1 } },
-    beta_start: { default: defaults.beta_start ?? 0.0001, kind: { type: "number" } },
-    beta_end: { default: defaults.beta_end ?? 0.02, kind: { type: "number" } },
+    // betas are probabilities: outside [0, 1] alphas_cumprod turns negative and every step NaN.
+    beta_start: { default: defaults.beta_start ?? 0.0001, kind: { type: "number", min: 0, max: 1 } },
+    beta_end: { default: defaults.beta_end ?? 0.02, kind: { type: "number", min: 0, max: 1 } },
     beta_schedule: { default: defaults.beta_schedule ?? "linear", kind: { type: "enum", values: defaults.schedules ?? BETA_SCHEDULES } },
     trained_betas: { default: null, kind: { type: "numbers", nullable: true } },
   };
@@ -18,7 +19,7 @@ export function betaKeys(defaults: { beta_start?: number; beta_end?: number; bet
 export const K = {
   bool: (d: boolean): KeySpec => ({ default: d, kind: { type: "bool" } }),
   int: (d: number, min = 0): KeySpec => ({ default: d, kind: { type: "int", min } }),
-  num: (d: number | null, nullable = false): KeySpec => ({ default: d, kind: { type: "number", nullable } }),
+  num: (d: number | null, nullable = false, infinite = false): KeySpec => ({ default: d, kind: { type: "number", nullable, infinite } }),
   oneOf: (d: string | null, values: readonly string[], nullable = false): KeySpec => ({ default: d, kind: { type: "enum", values, nullable } }),
   prediction: (): KeySpec => ({ default: "epsilon", kind: { type: "enum", values: PREDICTION_TYPES } }),
   spacing: (d: string): KeySpec => ({ default: d, kind: { type: "enum", values: SPACINGS } }),

@@ -167,9 +167,13 @@ export function karrasSigmas(sigmaMin: number, sigmaMax: number, n: number): num
   return ramp.map((r) => (maxInv + r * (minInv - maxInv)) ** rho);
 }
 
-/** diffusers' _sigma_to_t: the fractional training timestep of a sigma (log-linear interpolation). */
+/**
+ * diffusers' _sigma_to_t: the fractional training timestep of a sigma (log-linear interpolation).
+ * numpy 1.x value-based casting makes the float64 log(sigma) a float32 against the float32
+ * log_sigmas, so the distances and the weight w are float32; only the final blend is float64.
+ */
 export function sigmaToT(sigma: number, logSigmas: Float32Array): number {
-  const logSigma = Math.log(Math.max(sigma, 1e-10));
+  const logSigma = f32(Math.log(Math.max(sigma, 1e-10)));
   const n = logSigmas.length;
   let low = 0;
   for (let i = 0; i < n; i++) if (logSigma - logSigmas[i] >= 0) low = i;
@@ -177,9 +181,9 @@ export function sigmaToT(sigma: number, logSigmas: Float32Array): number {
   const high = low + 1;
   const lo = logSigmas[low];
   const hi = logSigmas[high];
-  let w = (lo - logSigma) / (lo - hi);
+  let w = f32(f32(lo - logSigma) / f32(lo - hi));
   w = Math.min(1, Math.max(0, w));
-  return (1 - w) * low + w * high;
+  return f32(1 - w) * low + w * high;
 }
 
 export type TimestepSpacing = "linspace" | "leading" | "trailing";

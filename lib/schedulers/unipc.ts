@@ -4,7 +4,7 @@
  * solver_order, lower_order_final, disable_corrector, Karras sigmas, thresholding.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
+import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
 import { betaKeys, K, thresholdingKeys } from "./keys.ts";
 import { type TimestepSpacing, trainingSchedule } from "./math.ts";
 import { MultistepScheduler, multistepSchedule } from "./multistep-base.ts";
@@ -47,7 +47,7 @@ export interface UniPCMultistepConfig {
   solver_type?: "bh1" | "bh2";
   lower_order_final?: boolean;
   disable_corrector?: number[];
-  solver_p?: null;
+  solver_p?: Scheduler | null;
   use_karras_sigmas?: boolean;
   timestep_spacing?: TimestepSpacing;
   steps_offset?: number;
@@ -79,7 +79,11 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
     super(config as Record<string, unknown>);
     const c = this.config as Record<string, unknown>;
     if (["midpoint", "heun", "logrho"].includes(c.solver_type as string)) c.solver_type = "bh2";
-    if (c.solver_p !== null) throw new RangeError("UniPCMultistepScheduler: solver_p (an external predictor scheduler) is not supported by torchvid");
+    if (c.solver_p !== null && !(c.solver_p instanceof Scheduler)) {
+      throw new TypeError(
+        `Expected a Scheduler instance or null for UniPCMultistepScheduler config solver_p but received ${typeof c.solver_p}: pass e.g. { solver_p: DPMSolverMultistepScheduler.fromConfig(config) } (a scheduler_config.json cannot name one)`,
+      );
+    }
     const { betas, alphasCumprod } = trainingSchedule(this.config, this.className);
     this.betas = betas;
     this.alphasCumprod = alphasCumprod;
@@ -95,6 +99,7 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
     this.timesteps = timesteps;
     this.sigmas = sigmas;
     this.numInferenceSteps = timesteps.length;
+    this.solverP?.setTimesteps(this.numInferenceSteps);
     this.dispose();
     this.modelOutputs = new Array(this.config.solver_order as number).fill(null);
     this.lowerOrderNums = 0;
@@ -104,8 +109,14 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
   /** Frees the tensors kept between steps (model outputs, last sample). */
   override dispose(): void {
     super.dispose();
+    this.solverP?.dispose();
     if (this.lastSample && !this.lastSample.disposed) this.lastSample.dispose();
     this.lastSample = null;
+  }
+
+  /** The external predictor (diffusers solver_p): replaces the UniP predictor; the UniC corrector still runs. */
+  private get solverP(): Scheduler | null {
+    return (this.config.solver_p as Scheduler | null) ?? null;
   }
 
   private convertModelOutput(modelOutput: Tensor, sample: Tensor): Tensor {
@@ -217,7 +228,8 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
     // keep our own handle of the (corrected) sample: the caller may dispose `sample`.
     if (this.lastSample && !this.lastSample.disposed) this.lastSample.dispose();
     this.lastSample = x === sample ? sample.clone() : x;
-    const prev = this.predictor(x, thisOrder);
+    // diffusers multistep_uni_p_bh_update: with solver_p, x_t = solver_p.step(model_output, t, x).
+    const prev = this.solverP ? this.solverP.step(modelOutput, timestep, x) : this.predictor(x, thisOrder);
     this.advance(i);
     return prev;
   }

@@ -63,13 +63,21 @@ def build_modules(component, config, attn_kind, device="meta"):
     """The module(s) for one checkpoint component, built from its config (on ``device``)."""
     check_config_class(component, config)
     dd = {"device": torch.device(device)}
-    if component == "unet":
-        return {"unet": UNet3DConditionModel(config, attn_kind, dd=dd)}
-    if component == "text_encoder":
-        return {"text_encoder": CLIPTextModel(config, attn_kind, dd=dd)}
-    if component == "vae":
-        return {"vae_encoder": AutoencoderKLEncoder(config, attn_kind, dd=dd),
-                "vae_decoder": AutoencoderKLDecoder(config, attn_kind, dd=dd)}
+    try:
+        if component == "unet":
+            return {"unet": UNet3DConditionModel(config, attn_kind, dd=dd)}
+        if component == "text_encoder":
+            return {"text_encoder": CLIPTextModel(config, attn_kind, dd=dd)}
+        if component == "vae":
+            return {"vae_encoder": AutoencoderKLEncoder(config, attn_kind, dd=dd),
+                    "vae_decoder": AutoencoderKLDecoder(config, attn_kind, dd=dd)}
+    except ConvertError:
+        raise
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, KeyError) as e:
+        # A config value of the wrong type or range fails deep inside a module constructor: name the file.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConvertError(f"{component}/config.json: cannot build the {component} from it ({type(e).__name__}: {first}); "
+                           f"a value there has the wrong type or range: compare it with the original model's config.json") from None
     raise ValueError(component)
 
 
