@@ -185,10 +185,14 @@ describe("job queue: BullMQ on a real redis-server, torchvid workers on the tiny
       const termed = await startedOn(good[1]!.id);
       termed.child.kill("SIGTERM");
 
-      // Restart Redis while jobs are still queued or running.
-      await until("2 jobs done", 60_000, async () => (await jobs.queue.getJobCounts("completed")).completed >= 2);
+      // Take Redis away for a second, while a job runs and others wait, then restart it.
+      await until("2 jobs done and one running", 60_000, async () => {
+        const c = await jobs.queue.getJobCounts("completed", "active");
+        return c.completed >= 2 && c.active >= 1;
+      });
       const remaining = 8 - (await jobs.queue.getJobCounts("completed")).completed;
       await redis.stop();
+      await new Promise((r) => setTimeout(r, 1000));
       await redis.start();
       assert.ok(remaining > 0, "the restart happened mid-run");
 
