@@ -68,7 +68,8 @@ describe("torchvid serve", () => {
         ["POST", "/api/generate", "{not json"],
         ["GET", "/api/nothing-here"],
       ];
-      for (const headers of [{}, { authorization: "Bearer wrong-token-123" }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }, { cookie: `torchvid_token=${TOKEN}` }]) {
+      const wrong: Record<string, string>[] = [{}, { authorization: "Bearer wrong-token-123" }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }, { cookie: `torchvid_token=${TOKEN}` }];
+      for (const headers of wrong) {
         for (const [method, path, body] of calls) {
           const r = await raw(origin, method, path, { headers: { ...headers, ...(body ? { "content-type": "application/json" } : {}) }, ...(body ? { body } : {}) });
           assert.equal(r.status, 401, `${method} ${path} with ${JSON.stringify(headers)}`);

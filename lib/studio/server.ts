@@ -114,7 +114,7 @@ export async function startStudio(options: ServerOptions): Promise<RunningStudio
   app.get<{ Params: { id: string } }>("/api/jobs/:id/events", async (request, reply) => {
     const job = studio.get(request.params.id);
     if (!job) return reply.code(404).send({ error: `No job ${JSON.stringify(request.params.id)}: GET /api/jobs lists the jobs` });
-    streamJobEvents(studio, job, request, reply);
+    streamJobEvents(studio, job, reply);
   });
 
   app.delete<{ Params: { id: string } }>("/api/jobs/:id", async (request, reply) => {

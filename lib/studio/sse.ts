@@ -2,12 +2,12 @@
  * `GET /api/jobs/:id/events` as Server-Sent Events: the job as it is now (`state`), then every
  * position change, step and preview, and the final `state`, after which the stream ends.
  */
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply } from "fastify";
 import { isFinal, type PublicJob } from "./job.ts";
 import type { JobEvent } from "./job-events.ts";
 import type { Studio } from "./studio.ts";
 
-export function streamJobEvents(studio: Studio, job: PublicJob, request: FastifyRequest, reply: FastifyReply): void {
+export function streamJobEvents(studio: Studio, job: PublicJob, reply: FastifyReply): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -38,5 +38,6 @@ export function streamJobEvents(studio: Studio, job: PublicJob, request: Fastify
       res.end();
     }
   });
-  request.raw.on("close", stop);
+  // The response closes when the client goes away (or the stream ended): stop listening then.
+  res.on("close", stop);
 }
