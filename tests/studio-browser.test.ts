@@ -170,6 +170,25 @@ describe("studio page in headless Chromium", { skip: existsSync(CHROMIUM) ? fals
     assert.deepEqual([job.kind, job.state, job.result.width, job.result.height, job.result.numFrames], ["upscale", "done", 48, 48, 4]);
   });
 
+  it("shows jobs queued by other clients with live positions, and a failed job's error", async () => {
+    const submit = (body: object) => json(served.origin, "POST", "/api/generate", { numFrames: 2, width: 32, height: 32, ...body }).then((r) => r.body.id as string);
+    const a = await submit({ prompt: "long from a script", numInferenceSteps: 400 });
+    const b = await submit({ prompt: "bad model from a script", numInferenceSteps: 2, model: join(root, "no-such-model") });
+    const c = await submit({ prompt: "quick from a script", numInferenceSteps: 2 });
+    // The page learns of them by its poll, then follows each one's events.
+    await page.waitForFunction((ids) => ids.every((id: string) => document.querySelector(`#queue li[data-job="${id}"]`)), { timeout: 15000 }, [a, b, c]);
+    await page.waitForFunction((ids) => {
+      const [ba, bb, bc] = ids.map((id: string) => document.querySelector(`#queue li[data-job="${id}"] .badge`)?.textContent ?? "");
+      return /^\d+\/400$/.test(ba) && bb === "#1" && bc === "#2";
+    }, { timeout: 15000 }, [a, b, c]);
+    await page.click(`#queue [data-cancel="${a}"]`);
+    await page.waitForSelector(`#gallery .card.failed[data-job="${b}"]`, { timeout: 30000 });
+    assert.match(await page.$eval(`#gallery .card.failed[data-job="${b}"] .error`, (el) => el.textContent!), /no-such-model/);
+    await page.waitForSelector(`#gallery .card[data-job="${c}"] video`, { timeout: 30000 });
+    await page.waitForFunction(() => document.querySelectorAll("#queue li").length === 0, { timeout: 15000 });
+    assert.equal((await json(served.origin, "GET", `/api/jobs/${a}`)).body.state, "cancelled");
+  });
+
   it("fits a phone-sized screen (no sideways scrolling)", async () => {
     await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     await page.reload();

@@ -226,20 +226,31 @@ function renderCurrent(): void {
   }
 }
 
+const queueItems = new Map<string, HTMLElement>();
+
+/** Keyed: an item stays the same element while its job waits or runs, so a click on Cancel never lands on a replaced button. */
 function renderQueue(): void {
   const active = [...jobs.values()].filter((j) => !FINAL.includes(j.state)).sort((a, b) => (a.position ?? 1e9) - (b.position ?? 1e9));
   const list = $("#queue");
-  list.replaceChildren(
-    ...active.map((j) =>
-      h(
+  const items = active.map((j) => {
+    let item = queueItems.get(j.id);
+    if (!item) {
+      item = h(
         "li",
-        { class: `queue-item ${j.state}`, "data-job": j.id },
-        h("span", { class: "badge" }, j.state === "running" ? `${j.step}/${j.numSteps}` : `#${j.position ?? "?"}`),
+        { class: "queue-item", "data-job": j.id },
+        h("span", { class: "badge" }),
         h("span", { class: "queue-prompt" }, `${j.kind === "upscale" ? "⤢ " : ""}${j.settings.prompt ?? ""}`),
         h("button", { type: "button", class: "ghost small", "data-cancel": j.id }, "Cancel"),
-      ),
-    ),
-  );
+      );
+      queueItems.set(j.id, item);
+    }
+    item.className = `queue-item ${j.state}`;
+    $(".badge", item).textContent = j.state === "running" ? `${j.step}/${j.numSteps}` : `#${j.position ?? "?"}`;
+    return item;
+  });
+  for (const id of queueItems.keys()) if (!active.some((j) => j.id === id)) queueItems.delete(id);
+  const same = items.length === list.children.length && items.every((el, i) => list.children[i] === el);
+  if (!same) list.replaceChildren(...items);
   $("#queue-count").textContent = String(active.length);
   $("#queue-empty").hidden = active.length > 0;
 }
