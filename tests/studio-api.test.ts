@@ -4,7 +4,7 @@
  * a failed job next to good ones, upscale, downloads, and a restart that keeps the gallery.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
@@ -25,6 +25,7 @@ before(async () => {
 });
 after(async () => {
   await server?.close();
+  rmSync(root, { recursive: true, force: true });
 });
 
 describe("studio API: bad input is 400 {error} naming the field", () => {

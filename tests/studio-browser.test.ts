@@ -5,7 +5,7 @@
  * gallery. TORCHVID_STUDIO_SCREENSHOTS=DIR also writes desktop and phone screenshots there.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
@@ -48,6 +48,7 @@ describe("studio page in headless Chromium", { skip: existsSync(CHROMIUM) ? fals
   after(async () => {
     await browser?.close();
     await served?.stop();
+    rmSync(root, { recursive: true, force: true });
   });
 
   let firstId = "";

@@ -50,6 +50,7 @@ function useSettings(s: Settings): void {
     if (v !== undefined) field<HTMLInputElement>(key).value = String(v);
   }
   field<HTMLSelectElement>("scheduler").value = s.scheduler ?? "";
+  field<HTMLInputElement>("model").value = s.model ?? "";
   field<HTMLSelectElement>("preset").value = "";
   field<HTMLInputElement>("lockSeed").checked = true;
   field<HTMLTextAreaElement>("prompt").focus();
@@ -77,6 +78,8 @@ async function submit(event: SubmitEvent): Promise<void> {
   }
   const scheduler = field<HTMLSelectElement>("scheduler").value;
   if (scheduler) body.scheduler = scheduler;
+  const model = field<HTMLInputElement>("model").value.trim();
+  if (model) body.model = model;
   const button = $<HTMLButtonElement>("button[type=submit]", form);
   button.disabled = true;
   try {
@@ -331,6 +334,8 @@ async function submitUpscale(event: SubmitEvent): Promise<void> {
     const v = numberOf(key, f);
     if (v !== undefined) body[key] = v;
   }
+  const model = field<HTMLInputElement>("model", f).value.trim() || jobs.get(dialog.dataset.job ?? "")?.settings.model;
+  if (model) body.model = model;
   try {
     const { id } = await api<{ id: string }>("POST", "/api/upscale", body);
     lastSubmitted = id;
