@@ -174,7 +174,7 @@ export class Studio {
         },
         preview: (p) => this.events.emit(id, "preview", p),
       });
-      if (signal.aborted) throw signal.reason;
+      // A cancel that arrives after the file is written is too late: the job is done, nothing is thrown away.
       this.#finish(job, { state: "done", video: fileUrl(`${id}.mp4`), result });
     } catch (err) {
       if (this.#closing) return; // close() puts it back in the queue
