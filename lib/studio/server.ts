@@ -79,10 +79,12 @@ export async function startStudio(options: ServerOptions): Promise<RunningStudio
   installGuards(app, { ...(options.token !== undefined ? { token: options.token } : {}), loopbackOnly: LOOPBACK.has(host) });
 
   // Every error is {error}; fastify's own (bad JSON, wrong content type, body too large) keep their status.
-  app.setErrorHandler((err: FastifyError, _request, reply) => {
+  const warn = options.warn ?? ((m: string) => console.warn(`torchvid studio: ${m}`));
+  app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof QueueFullError) return reply.code(429).send({ error: err.message });
-    if (err instanceof RequestError || err instanceof TypeError || err instanceof RangeError) return reply.code(400).send({ error: err.message });
+    if (err instanceof RequestError) return reply.code(400).send({ error: err.message });
     const status = typeof err.statusCode === "number" && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status === 500) warn(`${request.method} ${request.url.split("?")[0]} failed: ${err.stack ?? err.message}`);
     let message = err.message;
     if (err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || (status === 400 && /JSON/.test(message))) message = `The body is not valid JSON (${err.message}): send a JSON object such as {"prompt": "a corgi on the beach"}`;
     if (err.code === "FST_ERR_CTP_EMPTY_JSON_BODY") message = 'The body is empty: send a JSON object such as {"prompt": "a corgi on the beach"}';

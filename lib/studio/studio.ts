@@ -75,16 +75,16 @@ export class Studio {
     return this.store.list().map((j) => this.publicJob(j));
   }
 
-  /** Checks a `POST /api/generate` body and queues it. Throws RequestError / TypeError / RangeError (400) or QueueFullError (429). */
+  /** Checks a `POST /api/generate` body and queues it. Throws RequestError (400) or QueueFullError (429). */
   async submitGenerate(body: unknown): Promise<PublicJob> {
-    const request = checkGenerateRequest(body, this.limits);
+    const request = asRequestError(() => checkGenerateRequest(body, this.limits));
     this.#checkStudioFields(request);
     return this.#submit("generate", request);
   }
 
   /** Checks a `POST /api/upscale` body (its `video`: a job id or a file in --out) and queues it. */
   async submitUpscale(body: unknown): Promise<PublicJob> {
-    const request = checkUpscaleRequest(body, this.limits);
+    const request = asRequestError(() => checkUpscaleRequest(body, this.limits));
     this.#checkStudioFields(request);
     if (request.numFrames !== undefined) throw new RequestError("numFrames cannot be set for an upscale: the input video sets it; leave numFrames out");
     let source: { file: string; job?: string };
@@ -203,6 +203,16 @@ export class Studio {
       if (this.#lastPositions.get(id) !== position) this.events.emit(id, "position", { position });
     }
     this.#lastPositions = now;
+  }
+}
+
+/** The checkers' TypeError/RangeError (they name the field) become RequestErrors: 400, not 500. */
+function asRequestError<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError) throw new RequestError(err.message);
+    throw err;
   }
 }
 
