@@ -7,6 +7,9 @@ import { isFinal, type PublicJob } from "./job.ts";
 import type { JobEvent } from "./job-events.ts";
 import type { Studio } from "./studio.ts";
 
+/** Bytes a stream may have waiting to be sent before previews are skipped for it. */
+const MAX_PREVIEW_BACKLOG = 1 << 20;
+
 export function streamJobEvents(studio: Studio, job: PublicJob, reply: FastifyReply): void {
   reply.hijack();
   const res = reply.raw;
@@ -18,6 +21,9 @@ export function streamJobEvents(studio: Studio, job: PublicJob, reply: FastifyRe
   });
   let seq = 0;
   const write = (e: JobEvent) => {
+    // A client that does not keep up misses previews (the next one replaces them anyway) rather
+    // than the server buffering images for it; steps and states are small and always sent.
+    if (e.event === "preview" && res.writableLength > MAX_PREVIEW_BACKLOG) return;
     res.write(`id: ${++seq}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
   };
   write({ event: "state", data: job });
