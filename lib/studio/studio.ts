@@ -110,7 +110,8 @@ export class Studio {
     if (!job) return undefined;
     if (isFinal(job.state)) return { job: this.publicJob(job), status: "final" };
     const how = this.queue.cancel(id);
-    if (how === "removed") {
+    // "removed": it was waiting. null: not in the queue at all (should not happen): end it too, never leave it hanging.
+    if (how !== "aborting") {
       this.#finish(job, { state: "cancelled" });
       return { job: this.publicJob(job), status: "cancelled" };
     }
