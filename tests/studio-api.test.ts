@@ -4,7 +4,7 @@
  * a failed job next to good ones, upscale, downloads, and a restart that keeps the gallery.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
@@ -25,6 +25,7 @@ before(async () => {
 });
 after(async () => {
   await server?.close();
+  rmSync(root, { recursive: true, force: true });
 });
 
 describe("studio API: bad input is 400 {error} naming the field", () => {
@@ -196,6 +197,21 @@ describe("studio API: jobs", () => {
     assert.equal(events.at(-1)!.data.state, "cancelled");
     assert.equal((await waitFinal(origin, after.body.id)).state, "done");
     assert.equal((await json(origin, "GET", `/api/jobs/${queued.body.id}`)).body.state, "cancelled");
+  });
+
+  it("a client that leaves an event stream early leaves no subscriber behind", async () => {
+    const long = await json(origin, "POST", "/api/generate", { prompt: "watched briefly", numFrames: 2, numInferenceSteps: 400, width: 32, height: 32 });
+    const controller = new AbortController();
+    const res = await fetch(`${origin}/api/jobs/${long.body.id}/events`, { signal: controller.signal });
+    const reader = res.body!.getReader();
+    let text = "";
+    while (!text.includes("event: step")) text += new TextDecoder().decode((await reader.read()).value);
+    assert.equal(server.studio.events.size, 1);
+    controller.abort();
+    for (let i = 0; i < 100 && server.studio.events.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.studio.events.size, 0);
+    await json(origin, "DELETE", `/api/jobs/${long.body.id}`);
+    assert.equal((await waitFinal(origin, long.body.id)).state, "cancelled");
   });
 
   it("a job that fails (bad model) shows its error; the next one runs", async () => {

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { buildWeb, json, raw, readEvents, repo, serveCli, tempDir, tinyModel, waitFinal, type Served } from "./helpers/studio.ts";
@@ -12,6 +13,7 @@ const root = tempDir("torchvid-studio-cli-");
 const TOKEN = "s3cret-token-for-tests";
 
 before(() => buildWeb());
+after(() => rmSync(root, { recursive: true, force: true }));
 
 describe("torchvid serve", () => {
   it("refuses another host without --token, a short token and a bad model, as usage errors (exit 2)", () => {
@@ -35,6 +37,14 @@ describe("torchvid serve", () => {
     try {
       assert.match(served.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
       assert.equal((await json(served.origin, "GET", "/api/jobs")).status, 200);
+      // A second server on the same --out, or on the same port, is refused (exit 2).
+      const run = (args: string[]) => spawnSync(process.execPath, [join(repo, "bin", "torchvid.js"), "serve", ...args], { cwd: root, encoding: "utf8" });
+      const sameOut = run(["--port", "0", "--out", join(root, "local")]);
+      assert.equal(sameOut.status, 2, sameOut.stderr);
+      assert.match(sameOut.stderr, /Another torchvid serve is using --out/);
+      const samePort = run(["--port", new URL(served.origin).port, "--out", join(root, "other")]);
+      assert.equal(samePort.status, 2, samePort.stderr);
+      assert.match(samePort.stderr, /Port \d+ on 127\.0\.0\.1 is in use: pass another --port/);
     } finally {
       assert.equal(await served.stop(), 0);
     }
@@ -68,7 +78,8 @@ describe("torchvid serve", () => {
         ["POST", "/api/generate", "{not json"],
         ["GET", "/api/nothing-here"],
       ];
-      for (const headers of [{}, { authorization: "Bearer wrong-token-123" }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }, { cookie: `torchvid_token=${TOKEN}` }]) {
+      const wrong: Record<string, string>[] = [{}, { authorization: "Bearer wrong-token-123" }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }, { cookie: `torchvid_token=${TOKEN}` }];
+      for (const headers of wrong) {
         for (const [method, path, body] of calls) {
           const r = await raw(origin, method, path, { headers: { ...headers, ...(body ? { "content-type": "application/json" } : {}) }, ...(body ? { body } : {}) });
           assert.equal(r.status, 401, `${method} ${path} with ${JSON.stringify(headers)}`);

@@ -5,7 +5,7 @@
  * over the second half of the jobs is printed and must stay under 1 MiB per job.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { readVideo } from "../lib/video/index.ts";
@@ -43,6 +43,7 @@ describe("studio soak", { skip: process.platform === "linux" ? false : "reads RS
   });
   after(async () => {
     await served?.stop();
+    rmSync(root, { recursive: true, force: true });
   });
 
   it(`${JOBS} jobs with overlapping submissions and cancels: none lost, done ones playable, RSS flat`, async () => {

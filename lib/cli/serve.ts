@@ -41,7 +41,14 @@ export async function serve(argv: ServeArgs): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const running = await startStudio(options);
+  let running;
+  try {
+    running = await startStudio(options);
+  } catch (err) {
+    // A taken port or --out folder is the user's to fix: a usage error (exit 2), not a crash.
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
   // Load the default model now: the first job starts at once, and a broken model fails here.
   try {
     await running.studio.pipelines.get(undefined);

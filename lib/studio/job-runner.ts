@@ -35,7 +35,12 @@ export class JobRunner {
     const onStep = (event: StepEvent) => {
       report.step({ step: event.step, numSteps: event.numSteps, elapsedMs: event.elapsedMs });
       if (previewing) return;
-      const strip = latentPreviewTensor(event.latents);
+      let strip;
+      try {
+        strip = latentPreviewTensor(event.latents);
+      } catch {
+        return; // a preview is a nicety: it never fails the job
+      }
       previewing = encodePreview(event.step, strip)
         .then((p) => report.preview(p))
         .catch(() => {})

@@ -5,8 +5,11 @@
  * Results under /files/<name> (only files in --out), the page under / (only its own assets).
  * Errors are `{error}` with the status: 400 bad input, 401 token, 404, 409, 415, 429 queue full.
  */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import fastifyStatic from "@fastify/static";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import lockfile from "proper-lockfile";
 import { SCHEDULER_NAMES } from "../index.ts";
 import { Downloads } from "./downloads.ts";
 import { QueueFullError } from "./job-queue.ts";
@@ -62,17 +65,26 @@ export async function startStudio(options: ServerOptions): Promise<RunningStudio
   checkServerOptions(options);
   const host = options.host ?? "127.0.0.1";
   const roots = pageRoots();
-  const studio = new Studio(options);
+  const release = await lockOut(options.outDir, options.warn);
+  let studio: Studio;
+  try {
+    studio = new Studio(options);
+  } catch (err) {
+    await release();
+    throw err;
+  }
   const downloads = new Downloads(studio.outDir);
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 256 * 1024 });
 
   installGuards(app, { ...(options.token !== undefined ? { token: options.token } : {}), loopbackOnly: LOOPBACK.has(host) });
 
   // Every error is {error}; fastify's own (bad JSON, wrong content type, body too large) keep their status.
-  app.setErrorHandler((err: FastifyError, _request, reply) => {
+  const warn = options.warn ?? ((m: string) => console.warn(`torchvid studio: ${m}`));
+  app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof QueueFullError) return reply.code(429).send({ error: err.message });
-    if (err instanceof RequestError || err instanceof TypeError || err instanceof RangeError) return reply.code(400).send({ error: err.message });
+    if (err instanceof RequestError) return reply.code(400).send({ error: err.message });
     const status = typeof err.statusCode === "number" && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status === 500) warn(`${request.method} ${request.url.split("?")[0]} failed: ${err.stack ?? err.message}`);
     let message = err.message;
     if (err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || (status === 400 && /JSON/.test(message))) message = `The body is not valid JSON (${err.message}): send a JSON object such as {"prompt": "a corgi on the beach"}`;
     if (err.code === "FST_ERR_CTP_EMPTY_JSON_BODY") message = 'The body is empty: send a JSON object such as {"prompt": "a corgi on the beach"}';
@@ -114,7 +126,7 @@ export async function startStudio(options: ServerOptions): Promise<RunningStudio
   app.get<{ Params: { id: string } }>("/api/jobs/:id/events", async (request, reply) => {
     const job = studio.get(request.params.id);
     if (!job) return reply.code(404).send({ error: `No job ${JSON.stringify(request.params.id)}: GET /api/jobs lists the jobs` });
-    streamJobEvents(studio, job, request, reply);
+    streamJobEvents(studio, job, reply);
   });
 
   app.delete<{ Params: { id: string } }>("/api/jobs/:id", async (request, reply) => {
@@ -136,7 +148,14 @@ export async function startStudio(options: ServerOptions): Promise<RunningStudio
     return reply.sendFile(name, studio.outDir, { dotfiles: "deny", cacheControl: false });
   });
 
-  await app.listen({ host, port: options.port ?? 7860 });
+  try {
+    await app.listen({ host, port: options.port ?? 7860 });
+  } catch (err) {
+    await studio.close();
+    await release();
+    if ((err as { code?: string }).code === "EADDRINUSE") throw new RangeError(`Port ${options.port ?? 7860} on ${host} is in use: pass another --port (0 picks a free one)`);
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : options.port ?? 7860;
   const shownHost = host.includes(":") ? `[${host}]` : host;
@@ -149,6 +168,32 @@ export async function startStudio(options: ServerOptions): Promise<RunningStudio
     close: async () => {
       await studio.close();
       await app.close();
+      await release();
     },
   };
+}
+
+/**
+ * One server per --out: two would both re-queue and run the same waiting jobs. The lock is a
+ * folder `.studio.lock` inside --out, refreshed while the server runs and stale after 30 s (a
+ * server that was killed does not block the next start for longer).
+ */
+async function lockOut(outDir: string, warn?: (message: string) => void): Promise<() => Promise<void>> {
+  mkdirSync(outDir, { recursive: true });
+  try {
+    const release = await lockfile.lock(outDir, {
+      lockfilePath: join(outDir, ".studio.lock"),
+      stale: 30000,
+      update: 10000,
+      realpath: false,
+      // Never crash the server over its lock: say so and keep serving.
+      onCompromised: (err) => (warn ?? console.warn)(`the lock on ${outDir} was lost (${err.message}); another server may now use it`),
+    });
+    return () => release().catch(() => {});
+  } catch (err) {
+    if ((err as { code?: string }).code === "ELOCKED") {
+      throw new RangeError(`Another torchvid serve is using --out ${outDir}: stop it, or pass another --out`);
+    }
+    throw err;
+  }
 }

@@ -2,12 +2,15 @@
  * `GET /api/jobs/:id/events` as Server-Sent Events: the job as it is now (`state`), then every
  * position change, step and preview, and the final `state`, after which the stream ends.
  */
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply } from "fastify";
 import { isFinal, type PublicJob } from "./job.ts";
 import type { JobEvent } from "./job-events.ts";
 import type { Studio } from "./studio.ts";
 
-export function streamJobEvents(studio: Studio, job: PublicJob, request: FastifyRequest, reply: FastifyReply): void {
+/** Bytes a stream may have waiting to be sent before previews are skipped for it. */
+const MAX_PREVIEW_BACKLOG = 1 << 20;
+
+export function streamJobEvents(studio: Studio, job: PublicJob, reply: FastifyReply): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -18,6 +21,9 @@ export function streamJobEvents(studio: Studio, job: PublicJob, request: Fastify
   });
   let seq = 0;
   const write = (e: JobEvent) => {
+    // A client that does not keep up misses previews (the next one replaces them anyway) rather
+    // than the server buffering images for it; steps and states are small and always sent.
+    if (e.event === "preview" && res.writableLength > MAX_PREVIEW_BACKLOG) return;
     res.write(`id: ${++seq}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
   };
   write({ event: "state", data: job });
@@ -38,5 +44,6 @@ export function streamJobEvents(studio: Studio, job: PublicJob, request: Fastify
       res.end();
     }
   });
-  request.raw.on("close", stop);
+  // The response closes when the client goes away (or the stream ended): stop listening then.
+  res.on("close", stop);
 }

@@ -75,16 +75,16 @@ export class Studio {
     return this.store.list().map((j) => this.publicJob(j));
   }
 
-  /** Checks a `POST /api/generate` body and queues it. Throws RequestError / TypeError / RangeError (400) or QueueFullError (429). */
+  /** Checks a `POST /api/generate` body and queues it. Throws RequestError (400) or QueueFullError (429). */
   async submitGenerate(body: unknown): Promise<PublicJob> {
-    const request = checkGenerateRequest(body, this.limits);
+    const request = asRequestError(() => checkGenerateRequest(body, this.limits));
     this.#checkStudioFields(request);
     return this.#submit("generate", request);
   }
 
   /** Checks a `POST /api/upscale` body (its `video`: a job id or a file in --out) and queues it. */
   async submitUpscale(body: unknown): Promise<PublicJob> {
-    const request = checkUpscaleRequest(body, this.limits);
+    const request = asRequestError(() => checkUpscaleRequest(body, this.limits));
     this.#checkStudioFields(request);
     if (request.numFrames !== undefined) throw new RequestError("numFrames cannot be set for an upscale: the input video sets it; leave numFrames out");
     let source: { file: string; job?: string };
@@ -110,7 +110,8 @@ export class Studio {
     if (!job) return undefined;
     if (isFinal(job.state)) return { job: this.publicJob(job), status: "final" };
     const how = this.queue.cancel(id);
-    if (how === "removed") {
+    // "removed": it was waiting. null: not in the queue at all (should not happen): end it too, never leave it hanging.
+    if (how !== "aborting") {
       this.#finish(job, { state: "cancelled" });
       return { job: this.publicJob(job), status: "cancelled" };
     }
@@ -174,7 +175,7 @@ export class Studio {
         },
         preview: (p) => this.events.emit(id, "preview", p),
       });
-      if (signal.aborted) throw signal.reason;
+      // A cancel that arrives after the file is written is too late: the job is done, nothing is thrown away.
       this.#finish(job, { state: "done", video: fileUrl(`${id}.mp4`), result });
     } catch (err) {
       if (this.#closing) return; // close() puts it back in the queue
@@ -203,6 +204,16 @@ export class Studio {
       if (this.#lastPositions.get(id) !== position) this.events.emit(id, "position", { position });
     }
     this.#lastPositions = now;
+  }
+}
+
+/** The checkers' TypeError/RangeError (they name the field) become RequestErrors: 400, not 500. */
+function asRequestError<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError) throw new RequestError(err.message);
+    throw err;
   }
 }
 

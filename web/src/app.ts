@@ -3,85 +3,26 @@
  * s/it, ETA, live latent preview, then the video), the queue lists waiting jobs with cancel
  * buttons, and the gallery shows every finished video with its settings, "use these settings",
  * "upscale" and downloads. State comes from the API; each unfinished job's event stream keeps
- * it live, and a slow poll picks up jobs other clients queue.
+ * it live, and a slow poll picks up jobs other clients queue. This file wires it together.
  */
-import { api, FINAL, followJob, initToken, type Config, type Job, type PreviewData, type Settings, type StepData } from "./api.js";
-import { $, formatDuration, formatRate, h } from "./dom.js";
-import { PreviewPlayer } from "./preview-strip.js";
+import { api, FINAL, followJob, initToken, type Config, type Job, type PreviewData, type StepData } from "./api.js";
+import { $, h } from "./dom.js";
+import { applyPreset, field, form, generateBody, numberOf, randomSeed, showError, useSettings } from "./form.js";
+import { following, jobs, view } from "./state.js";
+import { render, renderQueue, showPreview, showProgress } from "./views.js";
 
-const jobs = new Map<string, Job>();
-const following = new Map<string, AbortController>();
-const galleryCards = new Map<string, HTMLElement>();
 let config: Config | null = null;
-/** The job the "now" panel shows: the running one, else the last one queued from this page. */
-let currentId: string | null = null;
-let lastSubmitted: string | null = null;
-let shownResult: string | null = null;
-
-const form = $<HTMLFormElement>("#generate");
-const field = <T extends HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>(name: string, root: HTMLFormElement = form) => root.elements.namedItem(name) as T;
-const preview = new PreviewPlayer($<HTMLCanvasElement>("#preview canvas"));
-
-// ---- the form -------------------------------------------------------------------------------
-
-function randomSeed(): number {
-  return Math.floor(Math.random() * 2 ** 32);
-}
-
-function numberOf(name: string, root: HTMLFormElement = form): number | undefined {
-  const v = field<HTMLInputElement>(name, root).value.trim();
-  return v === "" ? undefined : Number(v);
-}
-
-function applyPreset(name: string): void {
-  const preset = config?.presets.find((p) => p.name === name);
-  if (!preset || preset.kind !== "generate") return;
-  for (const key of ["width", "height", "numFrames", "numInferenceSteps", "guidanceScale"] as const) {
-    const v = preset[key];
-    if (v !== undefined) field<HTMLInputElement>(key).value = String(v);
-  }
-}
-
-function useSettings(s: Settings): void {
-  field<HTMLTextAreaElement>("prompt").value = s.prompt ?? "";
-  field<HTMLTextAreaElement>("negativePrompt").value = s.negativePrompt ?? "";
-  for (const key of ["width", "height", "numFrames", "numInferenceSteps", "guidanceScale", "fps", "seed"] as const) {
-    const v = s[key];
-    if (v !== undefined) field<HTMLInputElement>(key).value = String(v);
-  }
-  field<HTMLSelectElement>("scheduler").value = s.scheduler ?? "";
-  field<HTMLSelectElement>("preset").value = "";
-  field<HTMLInputElement>("lockSeed").checked = true;
-  field<HTMLTextAreaElement>("prompt").focus();
-  window.scrollTo({ top: 0, behavior: "smooth" });
-}
-
-function showError(el: HTMLElement, message: string | null): void {
-  el.textContent = message ?? "";
-  el.hidden = message === null;
-}
 
 async function submit(event: SubmitEvent): Promise<void> {
   event.preventDefault();
   const error = $("#form-error");
   showError(error, null);
-  if (!field<HTMLInputElement>("lockSeed").checked || field<HTMLInputElement>("seed").value.trim() === "") {
-    field<HTMLInputElement>("seed").value = String(randomSeed());
-  }
-  const body: Record<string, unknown> = { prompt: field<HTMLTextAreaElement>("prompt").value };
-  const negative = field<HTMLTextAreaElement>("negativePrompt").value;
-  if (negative.trim()) body.negativePrompt = negative;
-  for (const key of ["width", "height", "numFrames", "numInferenceSteps", "guidanceScale", "fps", "seed"]) {
-    const v = numberOf(key);
-    if (v !== undefined) body[key] = v;
-  }
-  const scheduler = field<HTMLSelectElement>("scheduler").value;
-  if (scheduler) body.scheduler = scheduler;
+  const body = generateBody();
   const button = $<HTMLButtonElement>("button[type=submit]", form);
   button.disabled = true;
   try {
     const { id } = await api<{ id: string }>("POST", "/api/generate", body);
-    lastSubmitted = id;
+    view.lastSubmitted = id;
     await track(id);
   } catch (err) {
     showError(error, (err as Error).message);
@@ -118,14 +59,9 @@ function follow(id: string): void {
       } else if (event === "step") {
         const s = data as StepData;
         Object.assign(job, { step: s.step, numSteps: s.numSteps, state: "running" });
-        if (currentId === id) showProgress(job, s);
+        if (view.currentId === id) showProgress(job, s);
         renderQueue();
-      } else if (event === "preview" && currentId === id) {
-        const p = data as PreviewData;
-        $("#preview").hidden = false;
-        preview.show(p.image, p.frames, p.width, p.height, job.settings.fps);
-        $<HTMLImageElement>("#preview img").src = p.image;
-      }
+      } else if (event === "preview") showPreview(job, data as PreviewData);
     },
     controller.signal,
   ).finally(() => following.delete(id));
@@ -156,147 +92,6 @@ async function refresh(): Promise<void> {
   }
 }
 
-// ---- rendering ------------------------------------------------------------------------------
-
-function describe(s: Settings, job?: Job): string {
-  const size = job?.result ? `${job.result.width}×${job.result.height}` : `${s.width ?? "?"}×${s.height ?? "?"}`;
-  const frames = job?.result?.numFrames ?? s.numFrames;
-  return [size, frames !== undefined ? `${frames} frames` : null, `${s.numInferenceSteps ?? 50} steps`, s.scheduler ?? null, `cfg ${s.guidanceScale ?? 9}`, `seed ${s.seed}`, s.strength !== undefined ? `strength ${s.strength}` : null]
-    .filter(Boolean)
-    .join(" · ");
-}
-
-function showProgress(job: Job, s?: StepData): void {
-  const bar = $<HTMLProgressElement>("#progress-bar");
-  const text = $("#progress");
-  if (job.state === "queued") {
-    bar.removeAttribute("value");
-    text.textContent = job.position !== null ? `queued · position ${job.position}` : "queued";
-    return;
-  }
-  if (job.state === "running" && job.step === 0) {
-    bar.removeAttribute("value");
-    text.textContent = "starting…";
-    return;
-  }
-  bar.max = job.numSteps;
-  bar.value = job.step;
-  text.textContent = s
-    ? `step ${s.step}/${s.numSteps} · ${formatRate(s.secondsPerStep)} · ETA ${formatDuration(s.etaSeconds)}`
-    : `step ${job.step}/${job.numSteps}`;
-}
-
-function renderCurrent(): void {
-  const running = [...jobs.values()].find((j) => j.state === "running");
-  const nextId = running?.id ?? lastSubmitted ?? currentId;
-  if (nextId !== currentId) {
-    currentId = nextId;
-    preview.clear();
-    $("#preview").hidden = true;
-  }
-  const panel = $("#current");
-  const job = currentId ? jobs.get(currentId) : undefined;
-  panel.hidden = !job;
-  if (!job) return;
-  panel.dataset.state = job.state;
-  panel.dataset.job = job.id;
-  $("#current-title").textContent = job.kind === "upscale" ? `Upscale · ${job.state}` : `Now · ${job.state}`;
-  $("#current-prompt").textContent = job.settings.prompt ?? "";
-  $("#current-cancel").hidden = FINAL.includes(job.state);
-  showError($("#current-error"), job.state === "failed" ? job.error : null);
-  if (job.state === "done" && job.video) {
-    $("#progress-bar").setAttribute("value", "1");
-    ($("#progress-bar") as HTMLProgressElement).max = 1;
-    $("#progress").textContent = job.result ? `done in ${formatDuration(job.result.seconds)}` : "done";
-    if (shownResult !== job.id) {
-      shownResult = job.id;
-      const video = $<HTMLVideoElement>("#result video");
-      video.src = job.video;
-      $("#result").hidden = false;
-      preview.clear();
-      $("#preview").hidden = true;
-    }
-  } else {
-    if (shownResult !== null && shownResult !== job.id) {
-      $("#result").hidden = true;
-      shownResult = null;
-    }
-    if (FINAL.includes(job.state)) $("#progress").textContent = job.state;
-    else showProgress(job);
-  }
-}
-
-function renderQueue(): void {
-  const active = [...jobs.values()].filter((j) => !FINAL.includes(j.state)).sort((a, b) => (a.position ?? 1e9) - (b.position ?? 1e9));
-  const list = $("#queue");
-  list.replaceChildren(
-    ...active.map((j) =>
-      h(
-        "li",
-        { class: `queue-item ${j.state}`, "data-job": j.id },
-        h("span", { class: "badge" }, j.state === "running" ? `${j.step}/${j.numSteps}` : `#${j.position ?? "?"}`),
-        h("span", { class: "queue-prompt" }, `${j.kind === "upscale" ? "⤢ " : ""}${j.settings.prompt ?? ""}`),
-        h("button", { type: "button", class: "ghost small", "data-cancel": j.id }, "Cancel"),
-      ),
-    ),
-  );
-  $("#queue-count").textContent = String(active.length);
-  $("#queue-empty").hidden = active.length > 0;
-}
-
-function galleryCard(job: Job): HTMLElement {
-  const s = job.settings;
-  const base = job.video!.replace(/\.mp4$/, "");
-  const downloads = ["mp4", "webm", "gif"].map((ext) => h("a", { href: `${base}.${ext}?download=1`, download: `${job.id}.${ext}`, class: "chip" }, ext));
-  const video = h("video", { src: job.video!, controls: true, loop: true, muted: true, playsinline: true, preload: "metadata" });
-  (video as HTMLVideoElement).muted = true;
-  return h(
-    "article",
-    { class: "card", "data-job": job.id },
-    video,
-    h("p", { class: "card-prompt", title: s.prompt ?? "" }, `${job.kind === "upscale" ? "⤢ " : ""}${s.prompt ?? ""}`),
-    h("p", { class: "card-meta" }, describe(s, job)),
-    h(
-      "div",
-      { class: "card-actions" },
-      h("button", { type: "button", class: "ghost small", "data-use": job.id }, "Use these settings"),
-      h("button", { type: "button", class: "ghost small", "data-upscale": job.id }, "Upscale"),
-      h("span", { class: "downloads" }, ...downloads),
-    ),
-  );
-}
-
-function failedCard(job: Job): HTMLElement {
-  return h(
-    "article",
-    { class: "card failed", "data-job": job.id },
-    h("p", { class: "card-prompt" }, job.settings.prompt ?? ""),
-    h("p", { class: "error" }, job.error ?? "failed"),
-    h("p", { class: "card-meta" }, describe(job.settings)),
-    h("div", { class: "card-actions" }, h("button", { type: "button", class: "ghost small", "data-use": job.id }, "Use these settings")),
-  );
-}
-
-function renderGallery(): void {
-  const shown = [...jobs.values()].filter((j) => (j.state === "done" && j.video) || j.state === "failed").sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
-  const gallery = $("#gallery");
-  // Cards of finished jobs never change: keep the elements (and their loaded videos) across renders.
-  const cards = shown.map((j) => {
-    let card = galleryCards.get(j.id);
-    if (!card) galleryCards.set(j.id, (card = j.state === "done" ? galleryCard(j) : failedCard(j)));
-    return card;
-  });
-  const same = cards.length === gallery.children.length && cards.every((c, i) => gallery.children[i] === c);
-  if (!same) gallery.replaceChildren(...cards);
-  $("#gallery-empty").hidden = cards.length > 0;
-}
-
-function render(): void {
-  renderCurrent();
-  renderQueue();
-  renderGallery();
-}
-
 // ---- upscale --------------------------------------------------------------------------------
 
 function openUpscale(id: string): void {
@@ -320,9 +115,11 @@ async function submitUpscale(event: SubmitEvent): Promise<void> {
     const v = numberOf(key, f);
     if (v !== undefined) body[key] = v;
   }
+  const model = field<HTMLInputElement>("model", f).value.trim() || jobs.get(dialog.dataset.job ?? "")?.settings.model;
+  if (model) body.model = model;
   try {
     const { id } = await api<{ id: string }>("POST", "/api/upscale", body);
-    lastSubmitted = id;
+    view.lastSubmitted = id;
     dialog.close();
     await track(id);
   } catch (err) {
@@ -340,8 +137,8 @@ async function start(): Promise<void> {
     field<HTMLInputElement>("lockSeed").checked = true;
   });
   field<HTMLInputElement>("seed").addEventListener("input", () => (field<HTMLInputElement>("lockSeed").checked = true));
-  field<HTMLSelectElement>("preset").addEventListener("change", (e) => applyPreset((e.target as HTMLSelectElement).value));
-  $("#current-cancel").addEventListener("click", () => currentId && void cancel(currentId));
+  field<HTMLSelectElement>("preset").addEventListener("change", (e) => applyPreset(config?.presets ?? [], (e.target as HTMLSelectElement).value));
+  $("#current-cancel").addEventListener("click", () => view.currentId && void cancel(view.currentId));
   $<HTMLFormElement>("#upscale-form").addEventListener("submit", (e) => void submitUpscale(e));
   document.addEventListener("click", (e) => {
     const target = (e.target as HTMLElement).closest<HTMLElement>("[data-cancel],[data-use],[data-upscale]");
@@ -367,7 +164,7 @@ async function start(): Promise<void> {
   const first = config.presets.find((p) => p.kind === "generate");
   if (first) {
     presets.value = first.name;
-    applyPreset(first.name);
+    applyPreset(config.presets, first.name);
   }
   for (const name of ["width", "height", "numFrames", "numInferenceSteps", "guidanceScale"]) {
     field<HTMLInputElement>(name).addEventListener("input", () => (presets.value = ""));
