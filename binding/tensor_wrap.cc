@@ -50,6 +50,8 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
                            InstanceMethod<&TensorWrap::ToDevice>("toDevice"),
                            InstanceMethod<&TensorWrap::CopyFrom>("copyFrom"),
                            InstanceMethod<&TensorWrap::AddInPlace>("addInPlace"),
+                           InstanceMethod<&TensorWrap::AxpbyInPlace>("axpbyInPlace"),
+                           InstanceMethod<&TensorWrap::MulInPlace>("mulInPlace"),
                        });
   }
 
@@ -360,6 +362,32 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
     at::Tensor self = tensor(env);
     guarded(env, ErrorCode::Shape, [&]() {
       self.add_(other.to(self.scalar_type()), alpha);
+      return 0;
+    });
+    return env.Undefined();
+  }
+
+  // this = a * this + b * y without a new tensor: the same two ops (mul, then add with alpha) as
+  // axpby(), so the numbers are bit-identical to the allocating version.
+  Napi::Value AxpbyInPlace(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    double a = toNumberArg(info[0], "a");
+    double b = toNumberArg(info[1], "b");
+    at::Tensor y = unwrapTensor(info[2], "y");
+    at::Tensor self = tensor(env);
+    guarded(env, ErrorCode::Shape, [&]() {
+      torchvid::axpbyInPlace(self, a, b, y);
+      return 0;
+    });
+    return env.Undefined();
+  }
+
+  Napi::Value MulInPlace(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    double s = toNumberArg(info[0], "s");
+    at::Tensor self = tensor(env);
+    guarded(env, ErrorCode::DType, [&]() {
+      self.mul_(s);
       return 0;
     });
     return env.Undefined();

@@ -50,6 +50,8 @@ export interface NativeTensor {
   copyFrom(src: NativeTensor): void;
   /** this += alpha * other, in place. */
   addInPlace(other: NativeTensor, alpha: number): void;
+  axpbyInPlace(a: number, b: number, y: NativeTensor): void;
+  mulInPlace(s: number): void;
   /** Bytes of storage held by this tensor. */
   readonly nbytes: number;
 }

@@ -6,6 +6,7 @@
 import { native } from "./native.ts";
 import type { DType, HostArray, NativeGenerator, NativeTensor } from "./native-types.ts";
 import { TorchvidError, wrapNative } from "./errors.ts";
+import { deviceQueue } from "./device-queue.ts";
 import { expectInt, expectIntArray, expectNumber, invalidParameter } from "./validate.ts";
 
 export type { DType, HostArray } from "./native-types.ts";
@@ -287,16 +288,35 @@ export class Tensor {
     const d = checkDType(dtype);
     return new Tensor(wrapNative(() => this.handle.to(d)));
   }
-  /** Copies to another device off the JS thread. */
+  /**
+   * Copies to another device off the JS thread, in order with the work queued on both devices
+   * (a turn on both at once, so copies in opposite directions cannot deadlock).
+   */
   async toDevice(device: Device, options: { nonBlocking?: boolean } = {}): Promise<Tensor> {
     const d = checkDevice(device);
     const h = this.handle;
-    return new Tensor(await wrapNative(() => h.toDevice(d, options.nonBlocking === true), "ERR_TORCHVID_DEVICE"));
+    const nonBlocking = options.nonBlocking === true;
+    return new Tensor(await deviceQueue.run([h.device, d], () => wrapNative(() => h.toDevice(d, nonBlocking), "ERR_TORCHVID_DEVICE")));
   }
   /** Copies `src` into this tensor in place (same number of elements). */
   copyFrom(src: Tensor): void {
     if (!(src instanceof Tensor)) throw invalidParameter("src", "a Tensor", src);
     wrapNative(() => this.handle.copyFrom(src.handle), "ERR_TORCHVID_SHAPE");
+  }
+  /**
+   * this = a * this + b * y in place, with no new tensor (y broadcasts to this shape). The same
+   * numbers as `axpby`, bit for bit. For scheduler updates on the latents a call owns.
+   */
+  axpbyInPlace(a: number, b: number, y: Tensor): void {
+    if (!(y instanceof Tensor)) throw invalidParameter("y", "a Tensor", y);
+    const aa = expectNumber(a, "a");
+    const bb = expectNumber(b, "b");
+    wrapNative(() => this.handle.axpbyInPlace(aa, bb, y.handle), "ERR_TORCHVID_SHAPE");
+  }
+  /** this *= s, in place. */
+  mulInPlace(s: number): void {
+    const ss = expectNumber(s, "s");
+    wrapNative(() => this.handle.mulInPlace(ss), "ERR_TORCHVID_DTYPE");
   }
   /** this += alpha * other, in place. */
   addInPlace(other: Tensor, alpha = 1): void {
@@ -307,12 +327,13 @@ export class Tensor {
   // ---- reading back -------------------------------------------------------------------
 
   /**
-   * Copies the values to the host off the JS thread. float16/bfloat16 come back as
-   * Float32Array, int64 as BigInt64Array, bool as Uint8Array.
+   * Copies the values to the host off the JS thread, in order with the work queued on this
+   * tensor's device. float16/bfloat16 come back as Float32Array, int64 as BigInt64Array, bool as
+   * Uint8Array.
    */
   async data(): Promise<HostArray> {
     const h = this.handle;
-    return wrapNative(() => h.toArray());
+    return deviceQueue.run(h.device, () => wrapNative(() => h.toArray()));
   }
   /** Synchronous copy for small CPU tensors. */
   dataSync(): HostArray {
