@@ -12,8 +12,9 @@ function describe(value: unknown): string {
 }
 
 /** A TypeError for a wrong type, a RangeError for a value of the right type out of range. */
-export function invalidParameter(name: string, expected: string, actual: unknown): TypeError | RangeError {
+export function invalidParameter(name: string, expected: string, actual: unknown, kind?: "type" | "range"): TypeError | RangeError {
   const message = `Expected ${expected} for ${name} but received ${describe(actual)} of type ${typeof actual}`;
+  if (kind !== undefined) return kind === "range" ? new RangeError(message) : new TypeError(message);
   // Right type, wrong value (16.5 for an integer, "np" for one of "uint8", "float") is a RangeError.
   const numeric = (typeof actual === "number" || typeof actual === "bigint") && /number|integer|seed/.test(expected);
   const isRange = numeric || (typeof actual === "string" && expected.includes('"'));

@@ -17,7 +17,7 @@ export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 /** What the CLI uses of a pipeline (the real classes have more). */
 interface PipelineLike {
   scheduler: { config: unknown };
-  unet: { enableForwardChunking(options: { chunkSize: number; dim: number }): void };
+  unet: { enableForwardChunking(options: { chunkSize: number; dim: number }): void | Promise<void> };
   enableModelCpuOffload(): void;
   enableVaeSlicing(): void;
   loadLoraWeights(path: string, options: { scale: number }): Promise<void>;
@@ -115,7 +115,7 @@ async function loadPipeline(kind: "TextToVideoSDPipeline" | "VideoToVideoSDPipel
   if (setup.scheduler !== undefined) pipe.scheduler = need(api, missing, "schedulerFromName")(setup.scheduler, pipe.scheduler.config) as PipelineLike["scheduler"];
   if (setup.cpuOffload) pipe.enableModelCpuOffload();
   if (setup.vaeSlicing) pipe.enableVaeSlicing();
-  if (setup.chunkSize !== undefined) pipe.unet.enableForwardChunking({ chunkSize: setup.chunkSize, dim: 1 });
+  if (setup.chunkSize !== undefined) await pipe.unet.enableForwardChunking({ chunkSize: setup.chunkSize, dim: 1 });
   for (const lora of setup.loras ?? []) await pipe.loadLoraWeights(lora.path, { scale: lora.scale });
   return pipe;
 }
