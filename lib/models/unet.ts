@@ -1,9 +1,8 @@
 /** The exported UNet3DConditionModel: noise prediction, and forward chunking as a run-time setting. */
-import { TorchModule } from "../module.ts";
+import { onDevice, type TorchModule } from "../module.ts";
 import { Tensor } from "../tensor.ts";
 import { expectInt, expectOneOf } from "../validate.ts";
 import { ModuleComponent } from "./component.ts";
-import { onDevice } from "./on-device.ts";
 import type { WeightGate } from "./weight-gate.ts";
 
 export interface ForwardChunkingOptions {

@@ -7,7 +7,7 @@
  */
 import { fuseLora, readLora, type FusedLora, type LoraComponent, type LoraPatch } from "../lora/index.ts";
 import type { Tensor } from "../tensor.ts";
-import { onDevice } from "../models/on-device.ts";
+import { deviceQueue } from "../module.ts";
 import type { PipelineComponents } from "./load.ts";
 
 export interface LoadedLora {
@@ -23,9 +23,12 @@ function lookup(c: LoraOwner): (component: LoraComponent, name: string) => Tenso
   return (component, name) => (component === "unet" ? c.unet : c.textEncoder).module.parameter(name);
 }
 
-/** A write turn on the weights, then a turn on the device they are on now. */
+/**
+ * A write turn on the weights, then a turn on the device they are on now and on the CPU (where
+ * the backups of the original weights go), both taken at once so no move can deadlock with it.
+ */
 function editWeights<T>(c: LoraOwner, job: () => T | Promise<T>): Promise<T> {
-  return c.gate.write(() => onDevice(c.unet.device, job));
+  return c.gate.write(() => deviceQueue.run([c.unet.device, "cpu"], job));
 }
 
 /** Reads a LoRA file (started now, while earlier calls still run) and merges it at `scale`. */
