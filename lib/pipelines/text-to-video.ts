@@ -53,8 +53,7 @@ export class TextToVideoSDPipeline extends VideoDiffusionPipeline {
 
   /** Initial latents [B, 4, F, h, w] exactly as diffusers' prepare_latents (scaled by `scheduler`'s init sigma). */
   async prepareLatents(shape: number[], generator: Parameters<typeof randnTensor>[1], given?: Tensor, scheduler: Scheduler = this.scheduler): Promise<Tensor> {
-    this.checkLive();
-    const sigma = scheduler.initNoiseSigma;
+        const sigma = scheduler.initNoiseSigma;
     // A moved handle may alias the caller's tensor: always hand the loop a tensor of its own.
     const raw = given ? await given.toDevice(this.device) : await randnTensor(shape, generator, this.device);
     if (sigma === 1 && !given) return raw;

@@ -115,8 +115,7 @@ export class VideoToVideoSDPipeline extends VideoDiffusionPipeline {
     scheduler: Scheduler = this.scheduler,
     slicing = this.vaeSlicing,
   ): Promise<Tensor> {
-    this.checkLive();
-    const pixels = await this.preprocess(video);
+        const pixels = await this.preprocess(video);
     const [b, c, f, H, W] = pixels.shape;
     const frames = pixels.permute([0, 2, 1, 3, 4]).reshape([b * f, c, H, W]);
     // generate() staged the VAE already (offload moves the others away); a direct call needs it here.
