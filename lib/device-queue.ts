@@ -69,7 +69,7 @@ export const deviceQueue = new DeviceQueue();
  * inside this turn.
  */
 export function onDevice<T>(device: string, job: () => T | Promise<T>): Promise<T> {
-  if (typeof device !== "string" || !/^(cpu|cuda(:\d+)?)$/.test(device)) throw invalidParameter("device", `"cpu", "cuda" or "cuda:N"`, device);
-  if (typeof job !== "function") throw invalidParameter("job", "a function", job);
+  if (typeof device !== "string" || !/^(cpu|cuda(:\d+)?)$/.test(device)) throw invalidParameter("device", `"cpu", "cuda" or "cuda:N"`, device, typeof device === "string" ? "range" : "type");
+  if (typeof job !== "function") throw invalidParameter("job", "a function", job, "type");
   return deviceQueue.run(device, job);
 }

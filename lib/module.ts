@@ -19,7 +19,7 @@ function toNativeValue(value: ModuleValue, name: string): NativeValue {
   if (value instanceof Tensor) return value.handle;
   if (Array.isArray(value)) return value.map((v, i) => toNativeValue(v, `${name}[${i}]`));
   if (value === null || typeof value === "number" || typeof value === "boolean") return value;
-  throw invalidParameter(name, "a Tensor, number, boolean, null or an array of them", value);
+  throw invalidParameter(name, "a Tensor, number, boolean, null or an array of them", value, "type");
 }
 
 function fromNativeValue(value: NativeValue): ModuleValue {
@@ -86,7 +86,7 @@ export class TorchModule {
 
   async run(method: string, inputs: ModuleValue[]): Promise<ModuleValue> {
     expectString(method, "method");
-    if (!Array.isArray(inputs)) throw invalidParameter("inputs", "an array", inputs);
+    if (!Array.isArray(inputs)) throw invalidParameter("inputs", "an array", inputs, "type");
     const handle = this.#handle;
     const args = inputs.map((v, i) => toNativeValue(v, `inputs[${i}]`));
     const out = await deviceQueue.run(this.#device, () => wrapNative(() => handle.run(method, args), "ERR_TORCHVID_FORWARD"));
@@ -131,7 +131,7 @@ export class TorchModule {
   }
   /** Sets an int/float/bool attribute, in order with the forwards queued on the module's device. */
   async setAttr(path: string, name: string, value: number | boolean): Promise<void> {
-    if (typeof value !== "number" && typeof value !== "boolean") throw invalidParameter("value", "a number or boolean", value);
+    if (typeof value !== "number" && typeof value !== "boolean") throw invalidParameter("value", "a number or boolean", value, "type");
     const handle = this.#handle;
     const p = expectString(path, "path");
     const n = expectString(name, "name");
@@ -142,7 +142,7 @@ export class TorchModule {
    * module's device; resolves to how many were set.
    */
   async setAttrAll(name: string, value: number | boolean): Promise<number> {
-    if (typeof value !== "number" && typeof value !== "boolean") throw invalidParameter("value", "a number or boolean", value);
+    if (typeof value !== "number" && typeof value !== "boolean") throw invalidParameter("value", "a number or boolean", value, "type");
     const handle = this.#handle;
     const n = expectString(name, "name");
     return deviceQueue.run(this.#device, () => wrapNative(() => handle.setAttrAll(n, value)));

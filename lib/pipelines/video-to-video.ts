@@ -24,7 +24,7 @@ async function toVideo(input: VideoToVideoOptions["video"], width: number | unde
     const data = isFloat ? new Float32Array(frames.length * w * h * 3) : new Uint8Array(frames.length * w * h * 3);
     frames.forEach((f, i) => {
       if (typeof f !== "object" || f === null || !(f.data instanceof Uint8Array || f.data instanceof Float32Array)) {
-        throw invalidParameter(`video[${i}]`, "an RGB image { width, height, data }", f);
+        throw invalidParameter(`video[${i}]`, "an RGB image { width, height, data }", f, "type");
       }
       if (f.width !== w || f.height !== h || f.data.length !== w * h * 3) {
         throw new RangeError(`video[${i}] is ${f.width}x${f.height} with ${f.data.length} values; every frame must be ${w}x${h} RGB (${w * h * 3} values)`);

@@ -11,6 +11,7 @@
  * - the effective `config` lists every key of this scheduler (defaulted ones too), its
  *   `_use_default_values`, and the ignored keys of the source config (as diffusers keeps them).
  */
+import { TorchvidError } from "../errors.ts";
 import type { Generator, Tensor } from "../tensor.ts";
 import { expectInt, expectNumber, invalidParameter } from "../validate.ts";
 import { expectSameShape, expectTensor, isTensor, tensorClassOf } from "./ops.ts";
@@ -149,7 +150,7 @@ function checkValue(className: string, key: string, kind: KeyKind, value: unknow
       if (value === "Infinity" || value === "inf") return Infinity;
       return expectNumber(value, name, { min: kind.min, max: kind.max });
     case "bool":
-      if (typeof value !== "boolean") throw invalidParameter(name, "a boolean", value);
+      if (typeof value !== "boolean") throw invalidParameter(name, "a boolean", value, "type");
       return value;
     case "enum":
       if (value === null && kind.nullable) return null;
@@ -160,7 +161,7 @@ function checkValue(className: string, key: string, kind: KeyKind, value: unknow
       return value;
     case "numbers":
       if (value === null && kind.nullable) return null;
-      if (!Array.isArray(value)) throw invalidParameter(name, kind.nullable ? "an array of numbers or null" : "an array of numbers", value);
+      if (!Array.isArray(value)) throw invalidParameter(name, kind.nullable ? "an array of numbers or null" : "an array of numbers", value, "type");
       return value.map((v, i) => (kind.int ? expectInt(v, `${name}[${i}]`) : expectNumber(v, `${name}[${i}]`)));
     case "any":
       return value as ConfigValue;
@@ -203,7 +204,7 @@ export abstract class Scheduler {
    */
   constructor(config: Record<string, unknown> = {}) {
     const cls = this.constructor as SchedulerClass;
-    if (!isPlainObject(config)) throw invalidParameter("config", "an object", config);
+    if (!isPlainObject(config)) throw invalidParameter("config", "an object", config, "type");
     const spec = cls.configSpec;
     const effective: Record<string, unknown> = {};
     const defaulted: string[] = [];
@@ -232,8 +233,8 @@ export abstract class Scheduler {
    * `XScheduler.from_config(config, **overrides)`.
    */
   static fromConfig<T extends Scheduler>(this: SchedulerClass<T>, config: Record<string, unknown>, overrides: Record<string, unknown> = {}): T {
-    if (!isPlainObject(config)) throw invalidParameter("config", "a scheduler config object", config);
-    if (!isPlainObject(overrides)) throw invalidParameter("overrides", "an object", overrides);
+    if (!isPlainObject(config)) throw invalidParameter("config", "a scheduler config object", config, "type");
+    if (!isPlainObject(overrides)) throw invalidParameter("overrides", "an object", overrides, "type");
     const spec = this.configSpec;
     for (const key of Object.keys(overrides)) {
       if (!(key in spec)) {
@@ -308,7 +309,7 @@ export abstract class Scheduler {
   /** Checks numInferenceSteps against the training schedule. */
   protected checkNumSteps(n: unknown): number {
     const N = this.numTrainTimesteps;
-    if (typeof n !== "number" || !Number.isInteger(n)) throw invalidParameter("numInferenceSteps", "an integer", n);
+    if (typeof n !== "number" || !Number.isInteger(n)) throw invalidParameter("numInferenceSteps", "an integer", n, typeof n === "number" ? "range" : "type");
     if (n < 1 || n > N) {
       throw new RangeError(
         `Expected numInferenceSteps between 1 and num_train_timesteps (${N}) for ${this.className} but received ${n}: the model was trained with ${N} timesteps at most`,
@@ -318,7 +319,7 @@ export abstract class Scheduler {
   }
 
   protected checkStrength(strength: unknown): number {
-    if (typeof strength !== "number" || Number.isNaN(strength)) throw invalidParameter("strength", "a number", strength);
+    if (typeof strength !== "number" || Number.isNaN(strength)) throw invalidParameter("strength", "a number", strength, typeof strength === "number" ? "range" : "type");
     if (!(strength > 0 && strength <= 1)) throw new RangeError(`Expected strength in (0, 1] but received ${strength}: 1 re-noises the whole video, values near 0 keep it`);
     return strength;
   }
@@ -395,7 +396,7 @@ export abstract class Scheduler {
     expectTensor(noise, "noise");
     expectSameShape(noise, original, "noise", "original");
     const ts = typeof timesteps === "number" ? [timesteps] : timesteps;
-    if (!Array.isArray(ts) || ts.length === 0) throw invalidParameter("timesteps", "a timestep or a non-empty array of timesteps", timesteps);
+    if (!Array.isArray(ts) || ts.length === 0) throw invalidParameter("timesteps", "a timestep or a non-empty array of timesteps", timesteps, Array.isArray(ts) ? "range" : "type");
     ts.forEach((t, i) => expectNumber(t, `timesteps[${i}]`));
     const coefs = ts.map((t, i) => this.noiseCoefficients(t, i));
     const allSame = coefs.every(([a, b]) => a === coefs[0][0] && b === coefs[0][1]);
@@ -415,7 +416,7 @@ export abstract class Scheduler {
   }
 
   protected requireSchedule(): void {
-    if (this.numInferenceSteps === null) throw new Error(`${this.className}: call setTimesteps(numInferenceSteps) before step()`);
+    if (this.numInferenceSteps === null) throw new TorchvidError("ERR_TORCHVID_STATE", `${this.className}: call setTimesteps(numInferenceSteps) before step()`);
   }
 
   protected checkStepArgs(modelOutput: Tensor, timestep: number, sample: Tensor): void {

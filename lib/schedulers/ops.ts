@@ -18,7 +18,7 @@ export function isTensor(x: unknown): x is Tensor {
 }
 
 export function expectTensor(x: unknown, name: string): Tensor {
-  if (!isTensor(x)) throw invalidParameter(name, "a Tensor", x);
+  if (!isTensor(x)) throw invalidParameter(name, "a Tensor", x, "type");
   return x;
 }
 
