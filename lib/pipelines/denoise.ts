@@ -26,17 +26,26 @@ export interface DenoiseArgs {
   signal?: AbortSignal;
 }
 
-/** Runs every timestep; returns the final latents (the caller owns them). The UNet must be on its device. */
+/**
+ * Runs every timestep; returns the final latents (the caller owns them). The UNet must be on its
+ * device. Per step, on the host: one copy for the CFG batch, guidance written into the UNet's own
+ * output, and (when the scheduler's step is element by element: DDIM, DPM-Solver) the step on the
+ * latents as they are, written into them; otherwise the step runs on diffusers' frame layout.
+ */
 export async function denoise(args: DenoiseArgs): Promise<Tensor> {
   const { unet, scheduler, timesteps, embeds, guidanceScale, eta, onStep, signal } = args;
   const cfg = guidanceScale > 1;
   // Stochastic steps draw from one generator (diffusers passes the pipeline's generator on; a list uses the first).
   const generator = Array.isArray(args.generator) ? args.generator[0] : args.generator;
+  const stepOptions = { generator, eta, inPlace: true };
+  // [B, C, F, h, w] straight to the scheduler is exact only when the step is elementwise:
+  // noise draws and per-row thresholding follow diffusers' [B*F, C, h, w] layout.
+  const elementwise = scheduler.stepIsElementwise(stepOptions);
   let latents = args.latents;
   const [b, c, f, h, w] = latents.shape;
-  // Every timestep goes to the device once; each step takes a view (no per-step host copy).
-  const onHost = Tensor.from(Float32Array.from(timesteps), [timesteps.length]);
-  const timestepTensor = args.device === "cpu" ? onHost : await onHost.toDevice(args.device);
+  // On a GPU every timestep goes to the device once and each step takes a view (no per-step
+  // host-to-device copy); on the CPU a 0-dim tensor per step is one call.
+  const onDevice = args.device === "cpu" ? null : await Tensor.from(Float32Array.from(timesteps), [timesteps.length]).toDevice(args.device);
   const start = performance.now();
   try {
     for (let i = 0; i < timesteps.length; i++) {
@@ -44,25 +53,28 @@ export async function denoise(args: DenoiseArgs): Promise<Tensor> {
       const t = timesteps[i];
       const doubled = cfg ? Tensor.cat([latents, latents], 0) : latents;
       const modelInput = scheduler.scaleModelInput(doubled, t);
-      const tView = timestepTensor.slice(0, i, i + 1).reshape([]);
-      let noisePred = await unet.forward(modelInput, tView, embeds);
-      tView.dispose();
+      const tView = onDevice ? onDevice.slice(0, i, i + 1).reshape([]) : null;
+      const noisePred = await unet.forward(modelInput, tView ?? t, embeds);
+      tView?.dispose();
       if (doubled !== latents && doubled !== modelInput) doubled.dispose();
       if (modelInput !== latents) modelInput.dispose();
+      let guided = noisePred;
+      const parts: Tensor[] = [];
       if (cfg) {
+        // uncond + g * (text - uncond), written into the uncond half of the UNet's output.
         const [uncond, text] = noisePred.chunk(2, 0);
         const diff = text.sub(uncond);
-        const guided = uncond.axpby(1, guidanceScale, diff);
-        disposeAll(uncond, text, diff, noisePred);
-        noisePred = guided;
+        uncond.axpbyInPlace(1, guidanceScale, diff);
+        parts.push(text, diff);
+        guided = uncond;
       }
-      const toFrames = (x: Tensor) => x.permute([0, 2, 1, 3, 4]).reshape([b * f, c, h, w]);
-      const sample = toFrames(latents);
-      const output = toFrames(noisePred);
-      const prev = scheduler.step(output, t, sample, { generator, eta });
-      const next = prev.reshape([b, f, c, h, w]).permute([0, 2, 1, 3, 4]).contiguous();
-      disposeAll(sample, output, prev, noisePred, latents);
-      latents = next;
+      try {
+        latents = elementwise ? stepInPlace(scheduler, guided, t, latents, stepOptions) : stepOnFrames(scheduler, guided, t, latents, stepOptions, [b, c, f, h, w]);
+      } finally {
+        disposeAll(parts);
+        if (guided !== noisePred) guided.dispose();
+        noisePred.dispose();
+      }
       onStep?.({ step: i + 1, numSteps: timesteps.length, timestep: t, elapsedMs: performance.now() - start, latents });
     }
     return latents;
@@ -71,6 +83,26 @@ export async function denoise(args: DenoiseArgs): Promise<Tensor> {
     emptyCache();
     throw err;
   } finally {
-    disposeAll(onHost, timestepTensor);
+    onDevice?.dispose();
   }
+}
+
+type StepArgs = { generator: Generator; eta: number; inPlace: boolean };
+
+/** The step on the latents' own layout; the result replaces `latents` (often it is `latents`, updated). */
+function stepInPlace(scheduler: Scheduler, output: Tensor, t: number, latents: Tensor, options: StepArgs): Tensor {
+  const prev = scheduler.step(output, t, latents, options);
+  if (prev !== latents) latents.dispose();
+  return prev;
+}
+
+/** The step on diffusers' [B*F, C, h, w] layout (fixes the layout of drawn noise), back to [B, C, F, h, w]. */
+function stepOnFrames(scheduler: Scheduler, output: Tensor, t: number, latents: Tensor, options: StepArgs, [b, c, f, h, w]: number[]): Tensor {
+  const toFrames = (x: Tensor) => x.permute([0, 2, 1, 3, 4]).reshape([b * f, c, h, w]);
+  const sample = toFrames(latents);
+  const frames = toFrames(output);
+  const prev = scheduler.step(frames, t, sample, options);
+  const next = prev.reshape([b, f, c, h, w]).permute([0, 2, 1, 3, 4]).contiguous();
+  disposeAll([...new Set([sample, frames, prev, latents])]);
+  return next;
 }

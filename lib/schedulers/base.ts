@@ -52,6 +52,12 @@ export interface StepOptions {
   noise?: Tensor;
   /** DDIM only: the weight of the noise (0 = deterministic DDIM, 1 = DDPM-like). Defaults to 0. */
   eta?: number;
+  /**
+   * The caller gives up `sample`: a scheduler may write the previous sample into it and return
+   * it instead of a new tensor (fewer allocations per step). Ignored by schedulers that keep the
+   * sample. Defaults to false.
+   */
+  inPlace?: boolean;
 }
 
 export interface SetTimestepsOptions {
@@ -381,8 +387,21 @@ export abstract class Scheduler {
     return sample;
   }
 
-  /** One denoising step: returns the previous (less noisy) sample, a new tensor the caller owns. */
+  /**
+   * One denoising step: returns the previous (less noisy) sample, a new tensor the caller owns
+   * (or `sample` itself, updated, when `options.inPlace` allows it).
+   */
   abstract step(modelOutput: Tensor, timestep: number, sample: Tensor, options?: StepOptions): Tensor;
+
+  /**
+   * Whether step() with these options works element by element (no noise drawn, no per-row
+   * thresholding): then a pipeline may pass its tensors in any layout, e.g. the UNet's
+   * [B, C, F, h, w] instead of diffusers' [B*F, C, h, w], and skip two copies per step. False
+   * unless a scheduler says otherwise.
+   */
+  stepIsElementwise(_options: StepOptions = {}): boolean {
+    return false;
+  }
 
   /** The (sqrt(alpha), sqrt(1 - alpha)) pair that noises a clean sample to `timestep`. */
   protected abstract noiseCoefficients(timestep: number, index: number): [number, number];
