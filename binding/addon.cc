@@ -1,5 +1,7 @@
 // The addon's one entry point: registers the wrapped classes and the runtime functions.
 #include "common.h"
+#include "cpu_allocator.h"
+#include "script_module.h"
 
 namespace torchvid_binding {
 
@@ -32,7 +34,28 @@ static Napi::Value Info(const Napi::CallbackInfo& info) {
 static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   int64_t n = toIntArg(info[0], "n");
   if (n < 1) throw Napi::RangeError::New(info.Env(), "Expected an integer >= 1 for n");
+  // The executor threads pick the new count up before their next task (torchvid::prepareThread).
   torchvid::setNumThreads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+static Napi::Value CpuAllocatorStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto stats = torchvid::cpuCacheStats();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("enabled", stats.enabled);
+  out.Set("cachedBytes", static_cast<double>(stats.cachedBytes));
+  out.Set("liveBytes", static_cast<double>(stats.liveBytes));
+  out.Set("hits", static_cast<double>(stats.hits));
+  out.Set("misses", static_cast<double>(stats.misses));
+  out.Set("limitBytes", static_cast<double>(stats.limitBytes));
+  return out;
+}
+
+static Napi::Value FailNextMoveAfter(const Napi::CallbackInfo& info) {
+  int64_t n = toIntArg(info[0], "tensors");
+  if (n < 0) throw Napi::RangeError::New(info.Env(), "Expected an integer >= 0 for tensors");
+  torchvid::failNextMoveAfter(static_cast<int>(n));
   return info.Env().Undefined();
 }
 
@@ -61,21 +84,28 @@ static Napi::Value ResetPeakMemoryStats(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
-  torchvid::emptyCache();
-  return info.Env().Undefined();
+  // Runs on error paths too, exactly when a sticky CUDA error would make it throw: guarded.
+  return guarded(info.Env(), ErrorCode::Device, [&]() {
+    torchvid::emptyCpuCache();
+    torchvid::emptyCache();
+    return info.Env().Undefined();
+  });
 }
 
 static Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int device = static_cast<int>(toIntArg(info[0], "device"));
   return PromiseWorker::Queue(
-      env, ErrorCode::Device, [device]() { torchvid::synchronize(device); }, [](Napi::Env env) { return env.Undefined(); });
+      env, "cuda:" + std::to_string(device), ErrorCode::Device, [device]() { torchvid::synchronize(device); }, [](Napi::Env env) { return env.Undefined(); });
 }
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+static Napi::Object InitGuarded(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
+  // Before any tensor exists: every CPU allocation from here on goes through the cache.
+  torchvid::installCpuAllocator();
+  initCompletions(env);
   // Autograd is never wanted here; InferenceMode is per thread, so the JS thread gets a guard that
-  // lives as long as the process (workers set their own in PromiseWorker::Execute).
+  // lives as long as the process (executor threads hold their own, src/executor.cc).
   static thread_local c10::InferenceMode* jsThreadGuard = new c10::InferenceMode();
   (void)jsThreadGuard;
   torchvid::setNumThreads(torchvid::numThreads());
@@ -83,12 +113,16 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTensor(env, exports);
   InitModule(env, exports);
   InitGenerator(env, exports);
-  exports.Set("info", Napi::Function::New<Info>(env, "info"));
-  exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
-  exports.Set("memoryStats", Napi::Function::New<MemoryStats>(env, "memoryStats"));
-  exports.Set("resetPeakMemoryStats", Napi::Function::New<ResetPeakMemoryStats>(env, "resetPeakMemoryStats"));
-  exports.Set("emptyCache", Napi::Function::New<EmptyCache>(env, "emptyCache"));
-  exports.Set("synchronize", Napi::Function::New<Synchronize>(env, "synchronize"));
+  exports.Set("info", Napi::Function::New<guardedFunction<Info>>(env, "info"));
+  exports.Set("setNumThreads", Napi::Function::New<guardedFunction<SetNumThreads>>(env, "setNumThreads"));
+  exports.Set("memoryStats", Napi::Function::New<guardedFunction<MemoryStats>>(env, "memoryStats"));
+  exports.Set("resetPeakMemoryStats", Napi::Function::New<guardedFunction<ResetPeakMemoryStats>>(env, "resetPeakMemoryStats"));
+  exports.Set("emptyCache", Napi::Function::New<guardedFunction<EmptyCache>>(env, "emptyCache"));
+  exports.Set("synchronize", Napi::Function::New<guardedFunction<Synchronize>>(env, "synchronize"));
+  exports.Set("cpuAllocatorStats", Napi::Function::New<guardedFunction<CpuAllocatorStats>>(env, "cpuAllocatorStats"));
+  Napi::Object testHooks = Napi::Object::New(env);
+  testHooks.Set("failNextMoveAfter", Napi::Function::New<guardedFunction<FailNextMoveAfter>>(env, "failNextMoveAfter"));
+  exports.Set("testHooks", testHooks);
 
   Napi::Object builtWith = Napi::Object::New(env);
   auto build = torchvid::buildInfo();
@@ -97,6 +131,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   builtWith.Set("cudaVersion", build.cudaVersion ? Napi::Value(Napi::String::New(env, *build.cudaVersion)) : env.Null());
   exports.Set("builtWith", builtWith);
   return exports;
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  return guarded(env, ErrorCode::Torch, [&]() { return InitGuarded(env, exports); });
 }
 
 NODE_API_MODULE(torchvid, Init)

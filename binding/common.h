@@ -6,6 +6,8 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <unordered_map>
 
 #include "core.h"
 
@@ -14,10 +16,15 @@ namespace torchvid_binding {
 using torchvid::ErrorCode;
 
 // Per-addon-instance data: constructors needed to create wrapped objects from C++.
+struct Completion;
 struct AddonData {
   Napi::FunctionReference tensorConstructor;
   Napi::FunctionReference moduleConstructor;
   Napi::FunctionReference generatorConstructor;
+  // Settles device work on the JS thread (see PromiseWorker); JS-thread state below.
+  napi_threadsafe_function completions = nullptr;
+  int64_t inFlight = 0;
+  bool usePool = false;
 };
 
 inline AddonData& addonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
@@ -49,58 +56,40 @@ double toNumberArg(const Napi::Value& value, const char* name);
 int64_t toIntArg(const Napi::Value& value, const char* name);
 Napi::Array fromShape(Napi::Env env, c10::IntArrayRef shape);
 
-// Work for the libuv pool: `execute` runs off the JS thread (no JS values inside!), `resolve`
-// builds the JS result on the JS thread. Errors become rejections with a code.
-class PromiseWorker : public Napi::AsyncWorker {
+// Work for a device: `execute` runs off the JS thread (no JS values inside!) on the device's
+// executor thread (src/executor.h), `resolve` builds the JS result on the JS thread. Errors become
+// rejections with a code. The result comes back through one thread-safe function per addon
+// instance (AddonData::completions), referenced only while work is in flight so that an idle
+// addon never keeps the process alive.
+//
+// TORCHVID_EXECUTOR=pool runs the work on the libuv pool instead (how torchvid ran before; kept
+// for the A/B benchmark in bench/unet-forward.ts).
+class PromiseWorker {
  public:
   using Work = std::function<void()>;
   using Resolve = std::function<Napi::Value(Napi::Env)>;
 
-  static Napi::Promise Queue(Napi::Env env, ErrorCode fallback, Work execute, Resolve resolve) {
-    auto* worker = new PromiseWorker(env, fallback, std::move(execute), std::move(resolve));
-    auto promise = worker->deferred_.Promise();
-    worker->Napi::AsyncWorker::Queue();
-    return promise;
-  }
-
-  void Execute() override {
-    try {
-      torchvid::prepareThread();
-      c10::InferenceMode guard;
-      execute_();
-    } catch (...) {
-      error_ = torchvid::classifyCurrentException(fallback_);
-      SetError(error_.message);
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    try {
-      deferred_.Resolve(resolve_(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    } catch (...) {
-      deferred_.Reject(makeError(env, torchvid::classifyCurrentException(fallback_)).Value());
-    }
-  }
-
-  void OnError(const Napi::Error&) override { deferred_.Reject(makeError(Env(), error_).Value()); }
-
- private:
-  PromiseWorker(Napi::Env env, ErrorCode fallback, Work execute, Resolve resolve)
-      : Napi::AsyncWorker(env, "torchvid"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        fallback_(fallback),
-        execute_(std::move(execute)),
-        resolve_(std::move(resolve)) {}
-
-  Napi::Promise::Deferred deferred_;
-  ErrorCode fallback_;
-  torchvid::ErrorInfo error_{ErrorCode::Torch, ""};
-  Work execute_;
-  Resolve resolve_;
+  static Napi::Promise Queue(Napi::Env env, const std::string& deviceKey, ErrorCode fallback, Work execute, Resolve resolve);
 };
+
+// Per-call record carried from the JS thread to the executor and back.
+struct Completion {
+  napi_deferred deferred;
+  ErrorCode fallback;
+  PromiseWorker::Work execute;
+  PromiseWorker::Resolve resolve;
+  bool failed = false;
+  torchvid::ErrorInfo error{ErrorCode::Torch, ""};
+};
+// Creates AddonData::completions (at addon load).
+void initCompletions(Napi::Env env);
+
+// Runs `fn(info)` with every C++ exception turned into a JS Error with a code: the outer guard of
+// every binding entry point (inner guards choose more specific codes, which pass through).
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+Napi::Value guardedFunction(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), ErrorCode::Torch, [&]() { return Fn(info); });
+}
 
 // Wrapped-object factories (defined in tensor_wrap.cc / module_wrap.cc).
 Napi::Object wrapTensor(Napi::Env env, at::Tensor tensor, bool aliased = false);

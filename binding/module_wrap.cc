@@ -67,24 +67,34 @@ static std::optional<at::ScalarType> optionalDType(const Napi::Value& value) {
 
 class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
  public:
+
+  // Every entry point runs inside guarded(): no C++ exception can reach Node and end the process.
+  template <Napi::Value (ModuleWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value G(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), ErrorCode::Torch, [&]() { return (this->*M)(info); });
+  }
+  template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+  static Napi::Value GS(const Napi::CallbackInfo& info) {
+    return guardedFunction<F>(info);
+  }
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Module",
                        {
-                           StaticMethod<&ModuleWrap::Load>("load"),
-                           InstanceAccessor<&ModuleWrap::Device>("device"),
-                           InstanceAccessor<&ModuleWrap::DType>("dtype"),
-                           InstanceAccessor<&ModuleWrap::Path>("path"),
-                           InstanceAccessor<&ModuleWrap::Disposed>("disposed"),
-                           InstanceAccessor<&ModuleWrap::NBytes>("nbytes"),
-                           InstanceMethod<&ModuleWrap::Dispose>("dispose"),
-                           InstanceMethod<&ModuleWrap::Run>("run"),
-                           InstanceMethod<&ModuleWrap::HasMethod>("hasMethod"),
-                           InstanceMethod<&ModuleWrap::To>("to"),
-                           InstanceMethod<&ModuleWrap::GetAttr>("getAttr"),
-                           InstanceMethod<&ModuleWrap::SetAttr>("setAttr"),
-                           InstanceMethod<&ModuleWrap::SetAttrAll>("setAttrAll"),
-                           InstanceMethod<&ModuleWrap::NamedParameters>("namedParameters"),
-                           InstanceMethod<&ModuleWrap::Parameter>("parameter"),
+                           StaticMethod<&ModuleWrap::GS<&ModuleWrap::Load>>("load"),
+                           InstanceAccessor<&ModuleWrap::G<&ModuleWrap::Device>>("device"),
+                           InstanceAccessor<&ModuleWrap::G<&ModuleWrap::DType>>("dtype"),
+                           InstanceAccessor<&ModuleWrap::G<&ModuleWrap::Path>>("path"),
+                           InstanceAccessor<&ModuleWrap::G<&ModuleWrap::Disposed>>("disposed"),
+                           InstanceAccessor<&ModuleWrap::G<&ModuleWrap::NBytes>>("nbytes"),
+                           InstanceMethod<&ModuleWrap::G<&ModuleWrap::Dispose>>("dispose"),
+                           InstanceMethod<&ModuleWrap::G<&ModuleWrap::Run>>("run"),
+                           InstanceMethod<&ModuleWrap::G<&ModuleWrap::HasMethod>>("hasMethod"),
+                           InstanceMethod<&ModuleWrap::G<&ModuleWrap::To>>("to"),
+                           InstanceMethod<&ModuleWrap::G<&ModuleWrap::GetAttr>>("getAttr"),
+                           InstanceMethod<&ModuleWrap::G<&ModuleWrap::SetAttr>>("setAttr"),
+                           InstanceMethod<&ModuleWrap::G<&ModuleWrap::SetAttrAll>>("setAttrAll"),
+                           InstanceMethod<&ModuleWrap::G<&ModuleWrap::NamedParameters>>("namedParameters"),
+                           InstanceMethod<&ModuleWrap::G<&ModuleWrap::Parameter>>("parameter"),
                        });
   }
 
@@ -93,7 +103,12 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
       throw typeError(info.Env(), "Modules are created with Module.load(path, device, dtype), not with new");
     }
     module_ = *info[0].As<Napi::External<std::shared_ptr<ScriptModule>>>().Data();
+    report_ = std::make_shared<Report>();
+    report_->env = info.Env();
+    report_->update(module_->nbytes());
   }
+
+  ~ModuleWrap() override { report_->update(0); }
 
  private:
   std::shared_ptr<ScriptModule> module(Napi::Env env) const {
@@ -114,7 +129,7 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
     });
     auto result = std::make_shared<std::shared_ptr<ScriptModule>>();
     return PromiseWorker::Queue(
-        env, ErrorCode::ModelLoad, [=]() { *result = ScriptModule::load(path, device, dtype); },
+        env, torchvid::deviceName(device), ErrorCode::ModelLoad, [=]() { *result = ScriptModule::load(path, device, dtype); },
         [result](Napi::Env env) {
           auto external = Napi::External<std::shared_ptr<ScriptModule>>::New(env, result.get());
           return addonData(env).moduleConstructor.New({external});
@@ -130,6 +145,7 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
   }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     module_.reset();  // a running forward keeps its own reference until it finishes
+    report_->update(0);
     return info.Env().Undefined();
   }
 
@@ -143,7 +159,7 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
     for (uint32_t i = 0; i < array.Length(); i++) inputs.push_back(toIValue(array.Get(i)));
     auto output = std::make_shared<c10::IValue>();
     return PromiseWorker::Queue(
-        env, ErrorCode::Forward, [m, method, inputs = std::move(inputs), output]() mutable { *output = m->run(method, std::move(inputs)); },
+        env, torchvid::deviceName(m->device()), ErrorCode::Forward, [m, method, inputs = std::move(inputs), output]() mutable { *output = m->run(method, std::move(inputs)); },
         [output](Napi::Env env) { return fromIValue(env, *output); });
   }
 
@@ -159,7 +175,11 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
       return std::make_pair(torchvid::parseDevice(deviceName), optionalDType(info[1]));
     });
     return PromiseWorker::Queue(
-        env, ErrorCode::Device, [m, device, dtype]() { m->to(device, dtype); }, [](Napi::Env env) { return env.Undefined(); });
+        env, torchvid::deviceName(device), ErrorCode::Device, [m, device, dtype]() { m->to(device, dtype); },
+        [m, report = report_](Napi::Env env) {
+          if (report->bytes != 0) report->update(m->nbytes());  // a cast changes the size; a disposed module stays at 0
+          return env.Undefined();
+        });
   }
 
   Napi::Value GetAttr(const Napi::CallbackInfo& info) {
@@ -217,20 +237,42 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
     return guarded(env, ErrorCode::Torch, [&]() { return wrapTensor(env, m->parameter(name), /*aliased=*/true); });
   }
 
+  // The weights' bytes told to V8 (module weights count toward GC pressure like tensors do).
+  // Shared with pending moves, which change the size of a cast module after it settles.
+  struct Report {
+    Napi::Env env = nullptr;
+    int64_t bytes = 0;
+    void update(int64_t now) {
+      if (now != bytes) Napi::MemoryManagement::AdjustExternalMemory(env, now - bytes);
+      bytes = now;
+    }
+  };
+
   std::shared_ptr<ScriptModule> module_;
+  std::shared_ptr<Report> report_;
 };
 
 // ---- Generator ------------------------------------------------------------------------------
 
 class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
  public:
+
+  // Every entry point runs inside guarded(): no C++ exception can reach Node and end the process.
+  template <Napi::Value (GeneratorWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value G(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), ErrorCode::Torch, [&]() { return (this->*M)(info); });
+  }
+  template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+  static Napi::Value GS(const Napi::CallbackInfo& info) {
+    return guardedFunction<F>(info);
+  }
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Generator",
                        {
-                           InstanceMethod<&GeneratorWrap::ManualSeed>("manualSeed"),
-                           InstanceAccessor<&GeneratorWrap::InitialSeed>("initialSeed"),
-                           InstanceMethod<&GeneratorWrap::GetState>("getState"),
-                           InstanceMethod<&GeneratorWrap::SetState>("setState"),
+                           InstanceMethod<&GeneratorWrap::G<&GeneratorWrap::ManualSeed>>("manualSeed"),
+                           InstanceAccessor<&GeneratorWrap::G<&GeneratorWrap::InitialSeed>>("initialSeed"),
+                           InstanceMethod<&GeneratorWrap::G<&GeneratorWrap::GetState>>("getState"),
+                           InstanceMethod<&GeneratorWrap::G<&GeneratorWrap::SetState>>("setState"),
                        });
   }
 

@@ -2,6 +2,8 @@
 // run synchronously (measured: a few microseconds each on small tensors, and GPU ops only
 // enqueue kernels); copies between devices and to the host run on the libuv pool.
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
 
 #include "common.h"
 
@@ -9,47 +11,83 @@ namespace torchvid_binding {
 
 using torchvid::Error;
 
+// Handles per storage, and the bytes reported to V8 for it. A process-wide table under a lock
+// (not AddonData, which may be gone before the last finalizer runs at exit).
+static std::mutex g_storages_mutex;
+static auto* g_storages = new std::unordered_map<const void*, std::pair<int64_t, int64_t>>();
+
+// Counts a handle of `storage`; true (report `bytes`) for its first handle.
+static bool reportStorage(const void* storage, int64_t bytes) {
+  std::lock_guard<std::mutex> lock(g_storages_mutex);
+  auto& entry = (*g_storages)[storage];
+  if (entry.first++ > 0) return false;
+  entry.second = bytes;
+  return true;
+}
+
+// Uncounts a handle; the bytes to unreport when it was the last one, else 0.
+static int64_t unreportStorage(const void* storage) {
+  std::lock_guard<std::mutex> lock(g_storages_mutex);
+  auto it = g_storages->find(storage);
+  if (it == g_storages->end() || --it->second.first > 0) return 0;
+  int64_t bytes = it->second.second;
+  g_storages->erase(it);
+  return bytes;
+}
+
 class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
  public:
+
+  // Every entry point runs inside guarded(): no C++ exception can reach Node and end the process.
+  template <Napi::Value (TensorWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value G(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), ErrorCode::Torch, [&]() { return (this->*M)(info); });
+  }
+  template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+  static Napi::Value GS(const Napi::CallbackInfo& info) {
+    return guardedFunction<F>(info);
+  }
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Tensor",
                        {
-                           StaticMethod<&TensorWrap::FromArray>("fromArray"),
-                           StaticMethod<&TensorWrap::Zeros>("zeros"),
-                           StaticMethod<&TensorWrap::Cat>("cat"),
-                           StaticMethod<&TensorWrap::Randn>("randn"),
-                           InstanceAccessor<&TensorWrap::Shape>("shape"),
-                           InstanceAccessor<&TensorWrap::DType>("dtype"),
-                           InstanceAccessor<&TensorWrap::Device>("device"),
-                           InstanceAccessor<&TensorWrap::Disposed>("disposed"),
-                           InstanceAccessor<&TensorWrap::NBytes>("nbytes"),
-                           InstanceMethod<&TensorWrap::Dispose>("dispose"),
-                           InstanceMethod<&TensorWrap::Add>("add"),
-                           InstanceMethod<&TensorWrap::Sub>("sub"),
-                           InstanceMethod<&TensorWrap::Mul>("mul"),
-                           InstanceMethod<&TensorWrap::Div>("div"),
-                           InstanceMethod<&TensorWrap::Axpby>("axpby"),
-                           InstanceMethod<&TensorWrap::Sqrt>("sqrt"),
-                           InstanceMethod<&TensorWrap::Abs>("abs"),
-                           InstanceMethod<&TensorWrap::Round>("round"),
-                           InstanceMethod<&TensorWrap::Clamp>("clamp"),
-                           InstanceMethod<&TensorWrap::ClampTensor>("clampTensor"),
-                           InstanceMethod<&TensorWrap::Quantile>("quantile"),
-                           InstanceMethod<&TensorWrap::Sum>("sum"),
-                           InstanceMethod<&TensorWrap::Matmul>("matmul"),
-                           InstanceMethod<&TensorWrap::Chunk>("chunk"),
-                           InstanceMethod<&TensorWrap::Slice>("slice"),
-                           InstanceMethod<&TensorWrap::Permute>("permute"),
-                           InstanceMethod<&TensorWrap::Reshape>("reshape"),
-                           InstanceMethod<&TensorWrap::RepeatInterleave>("repeatInterleave"),
-                           InstanceMethod<&TensorWrap::Clone>("clone"),
-                           InstanceMethod<&TensorWrap::Contiguous>("contiguous"),
-                           InstanceMethod<&TensorWrap::To>("to"),
-                           InstanceMethod<&TensorWrap::ToArraySync>("toArraySync"),
-                           InstanceMethod<&TensorWrap::ToArray>("toArray"),
-                           InstanceMethod<&TensorWrap::ToDevice>("toDevice"),
-                           InstanceMethod<&TensorWrap::CopyFrom>("copyFrom"),
-                           InstanceMethod<&TensorWrap::AddInPlace>("addInPlace"),
+                           StaticMethod<&TensorWrap::GS<&TensorWrap::FromArray>>("fromArray"),
+                           StaticMethod<&TensorWrap::GS<&TensorWrap::Zeros>>("zeros"),
+                           StaticMethod<&TensorWrap::GS<&TensorWrap::Cat>>("cat"),
+                           StaticMethod<&TensorWrap::GS<&TensorWrap::Randn>>("randn"),
+                           InstanceAccessor<&TensorWrap::G<&TensorWrap::Shape>>("shape"),
+                           InstanceAccessor<&TensorWrap::G<&TensorWrap::DType>>("dtype"),
+                           InstanceAccessor<&TensorWrap::G<&TensorWrap::Device>>("device"),
+                           InstanceAccessor<&TensorWrap::G<&TensorWrap::Disposed>>("disposed"),
+                           InstanceAccessor<&TensorWrap::G<&TensorWrap::NBytes>>("nbytes"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Dispose>>("dispose"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Add>>("add"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Sub>>("sub"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Mul>>("mul"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Div>>("div"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Axpby>>("axpby"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Sqrt>>("sqrt"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Abs>>("abs"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Round>>("round"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Clamp>>("clamp"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::ClampTensor>>("clampTensor"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Quantile>>("quantile"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Sum>>("sum"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Matmul>>("matmul"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Chunk>>("chunk"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Slice>>("slice"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Permute>>("permute"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Reshape>>("reshape"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::RepeatInterleave>>("repeatInterleave"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Clone>>("clone"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::Contiguous>>("contiguous"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::To>>("to"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::ToArraySync>>("toArraySync"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::ToArray>>("toArray"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::ToDevice>>("toDevice"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::CopyFrom>>("copyFrom"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::AddInPlace>>("addInPlace"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::AxpbyInPlace>>("axpbyInPlace"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::MulInPlace>>("mulInPlace"),
                        });
   }
 
@@ -60,9 +98,12 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
     auto* external = info[0].As<Napi::External<at::Tensor>>().Data();
     tensor_ = std::move(*external);
     aliased_ = info.Length() > 1 && info[1].ToBoolean();
-    if (!aliased_) {
-      reported_ = tensor_.numel() * tensor_.element_size();
-      Napi::MemoryManagement::AdjustExternalMemory(info.Env(), reported_);
+    // Views (chunk, slice, reshape...) share their base's storage: V8 hears of each storage once,
+    // when its first handle appears, and is told it is gone when its last handle goes.
+    if (!aliased_ && tensor_.has_storage()) {
+      storage_ = tensor_.storage().unsafeGetStorageImpl();
+      int64_t bytes = static_cast<int64_t>(tensor_.storage().nbytes());
+      if (reportStorage(storage_, bytes)) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), bytes);
     }
   }
 
@@ -79,10 +120,11 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
 
  private:
   void release() {
-    if (reported_ != 0) {
+    if (storage_ != nullptr) {
       // Safe in finalizers: only adjusts a counter in V8.
-      Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_);
-      reported_ = 0;
+      int64_t bytes = unreportStorage(storage_);
+      if (bytes != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -bytes);
+      storage_ = nullptr;
     }
     tensor_ = at::Tensor();
   }
@@ -323,7 +365,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
     at::Tensor self = tensor(env);
     auto host = std::make_shared<at::Tensor>();
     return PromiseWorker::Queue(
-        env, ErrorCode::Device, [self, host]() { *host = hostReadable(self); },
+        env, torchvid::deviceName(self.device()), ErrorCode::Device, [self, host]() { *host = hostReadable(self); },
         [host](Napi::Env env) { return tensorToTypedArray(env, *host); });
   }
 
@@ -335,7 +377,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
     auto device = guarded(env, ErrorCode::Device, [&]() { return torchvid::parseDevice(name); });
     auto result = std::make_shared<at::Tensor>();
     return PromiseWorker::Queue(
-        env, ErrorCode::Device, [self, device, nonBlocking, result]() { *result = self.to(device, nonBlocking); },
+        env, torchvid::deviceName(self.device()), ErrorCode::Device, [self, device, nonBlocking, result]() { *result = self.to(device, nonBlocking); },
         [result](Napi::Env env) { return wrapTensor(env, std::move(*result)); });
   }
 
@@ -365,9 +407,35 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
     return env.Undefined();
   }
 
+  // this = a * this + b * y without a new tensor: the same two ops (mul, then add with alpha) as
+  // axpby(), so the numbers are bit-identical to the allocating version.
+  Napi::Value AxpbyInPlace(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    double a = toNumberArg(info[0], "a");
+    double b = toNumberArg(info[1], "b");
+    at::Tensor y = unwrapTensor(info[2], "y");
+    at::Tensor self = tensor(env);
+    guarded(env, ErrorCode::Shape, [&]() {
+      torchvid::axpbyInPlace(self, a, b, y);
+      return 0;
+    });
+    return env.Undefined();
+  }
+
+  Napi::Value MulInPlace(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    double s = toNumberArg(info[0], "s");
+    at::Tensor self = tensor(env);
+    guarded(env, ErrorCode::DType, [&]() {
+      self.mul_(s);
+      return 0;
+    });
+    return env.Undefined();
+  }
+
   at::Tensor tensor_;
   bool aliased_ = false;
-  int64_t reported_ = 0;
+  const void* storage_ = nullptr;  // the storage this handle counts in reportStorage()
 
   friend at::Tensor unwrapTensor(const Napi::Value& value, const char* name);
   friend bool isTensor(const Napi::Value& value);

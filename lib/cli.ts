@@ -14,13 +14,19 @@ import { serve, serveCommand } from "./cli/serve.ts";
 import { submit, submitCommand } from "./cli/submit.ts";
 import { upscale, upscaleCommand } from "./cli/upscale.ts";
 import { worker, workerCommand } from "./cli/worker.ts";
+import { withPipelineApi, type PipelineApi } from "./cli/run-pipeline.ts";
 
 type Run<A> = (argv: A) => Promise<number | void>;
 
 const COMMANDS = ["generate", "upscale", "convert", "info", "bench", "serve", "worker", "submit", "jobs"];
 
+export interface MainOptions {
+  /** Where generate/upscale/info get the pipeline API (defaults to this package's lib): tests pass a stand-in. */
+  pipelineApi?: () => Promise<PipelineApi>;
+}
+
 /** Runs the CLI with `args` (without node and the script) and resolves with the exit code. */
-export async function main(args: string[] = process.argv.slice(2)): Promise<number> {
+export async function main(args: string[] = process.argv.slice(2), options: MainOptions = {}): Promise<number> {
   let exitCode = EXIT_OK;
   const first = args.find((a) => !a.startsWith("-"));
   const command = first !== undefined && COMMANDS.includes(first) ? first : undefined;
@@ -67,7 +73,7 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<numb
   cli = register(cli, jobsCommand, jobs);
 
   try {
-    await cli.parseAsync();
+    await withPipelineApi(options.pipelineApi, () => cli.parseAsync());
   } catch (err) {
     const verbose = args.includes("--verbose");
     const json = args.includes("--json");

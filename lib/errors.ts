@@ -18,7 +18,9 @@ export type TorchvidErrorCode =
   | "ERR_TORCHVID_ABORTED"
   | "ERR_TORCHVID_TORCH"
   | "ERR_TORCHVID_VIDEO"
-  | "ERR_TORCHVID_CONVERT";
+  | "ERR_TORCHVID_CONVERT"
+  /** A method called out of order (a scheduler stepped before setTimesteps). */
+  | "ERR_TORCHVID_STATE";
 
 export class TorchvidError extends Error {
   readonly code: TorchvidErrorCode;

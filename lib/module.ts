@@ -1,46 +1,25 @@
 /**
  * TorchScript modules loaded by the addon. Loads, forwards and moves run off the JS thread;
- * work for one device is queued (one at a time per device), so concurrent calls from JS are safe.
+ * every change to a module (forward, move, attribute) takes a turn on its device's queue
+ * (lib/device-queue.ts), so concurrent calls from JS never race each other.
  */
 import { native } from "./native.ts";
 import type { DType, NativeModule, NativeParameterInfo, NativeValue } from "./native-types.ts";
 import { Tensor, checkDType, checkDevice, type Device } from "./tensor.ts";
 import { TorchvidError, wrapNative } from "./errors.ts";
+import { deviceQueue, queueKey } from "./device-queue.ts";
 import { expectString, invalidParameter } from "./validate.ts";
 
 /** Values a module takes and returns. */
 export type ModuleValue = Tensor | number | boolean | null | ModuleValue[];
 
-/** "cuda" and "cuda:0" are one device. */
-function queueKey(device: string): string {
-  return device === "cuda" ? "cuda:0" : device;
-}
-
-/** Serialises async work per device: each job starts when the previous one settled. */
-class DeviceQueue {
-  #tails = new Map<string, Promise<unknown>>();
-
-  run<T>(device: string, job: () => Promise<T>): Promise<T> {
-    const key = queueKey(device);
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    const next = previous.then(job, job);
-    const tail = next.catch(() => undefined);
-    this.#tails.set(key, tail);
-    void tail.then(() => {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    });
-    return next;
-  }
-}
-
-/** The process-wide queue: all modules on one device share it. */
-export const deviceQueue = new DeviceQueue();
+export { deviceQueue, onDevice } from "./device-queue.ts";
 
 function toNativeValue(value: ModuleValue, name: string): NativeValue {
   if (value instanceof Tensor) return value.handle;
   if (Array.isArray(value)) return value.map((v, i) => toNativeValue(v, `${name}[${i}]`));
   if (value === null || typeof value === "number" || typeof value === "boolean") return value;
-  throw invalidParameter(name, "a Tensor, number, boolean, null or an array of them", value);
+  throw invalidParameter(name, "a Tensor, number, boolean, null or an array of them", value, "type");
 }
 
 function fromNativeValue(value: NativeValue): ModuleValue {
@@ -59,9 +38,14 @@ export interface LoadModuleOptions {
 export class TorchModule {
   /** @internal */
   readonly #m: NativeModule;
+  /** The device after every move queued so far: new work queues there. */
+  #device: string;
+  /** Moves queued and not yet settled. */
+  #moves = 0;
 
   private constructor(handle: NativeModule) {
     this.#m = handle;
+    this.#device = handle.device;
   }
 
   /** Loads a TorchScript file (as written by `torchvid convert`). */
@@ -102,10 +86,10 @@ export class TorchModule {
 
   async run(method: string, inputs: ModuleValue[]): Promise<ModuleValue> {
     expectString(method, "method");
-    if (!Array.isArray(inputs)) throw invalidParameter("inputs", "an array", inputs);
+    if (!Array.isArray(inputs)) throw invalidParameter("inputs", "an array", inputs, "type");
     const handle = this.#handle;
     const args = inputs.map((v, i) => toNativeValue(v, `inputs[${i}]`));
-    const out = await deviceQueue.run(handle.device, () => wrapNative(() => handle.run(method, args), "ERR_TORCHVID_FORWARD"));
+    const out = await deviceQueue.run(this.#device, () => wrapNative(() => handle.run(method, args), "ERR_TORCHVID_FORWARD"));
     return fromNativeValue(out);
   }
 
@@ -120,30 +104,48 @@ export class TorchModule {
     return this.#handle.hasMethod(expectString(name, "name"));
   }
 
-  /** Moves weights to `device` (and casts to `dtype`), off the JS thread. Used for CPU offload. */
+  /**
+   * Moves weights to `device` (and casts to `dtype`), off the JS thread. Used for CPU offload.
+   * Takes a turn on both devices at once (see lib/device-queue.ts), so opposite moves never
+   * deadlock. A failed move (out of memory) leaves the module whole on its old device.
+   */
   async to(device: Device, dtype?: DType): Promise<void> {
     const d = checkDevice(device);
     const t = dtype === undefined ? null : checkDType(dtype);
     const handle = this.#handle;
-    const move = () => wrapNative(() => handle.to(d, t), "ERR_TORCHVID_DEVICE");
-    const from = queueKey(handle.device);
-    // Wait for work queued on the source device, then take a turn on the destination's queue.
-    if (from === queueKey(d)) await deviceQueue.run(d, move);
-    else await deviceQueue.run(from, () => deviceQueue.run(d, move));
+    const from = this.#device;
+    this.#device = queueKey(d) === queueKey(from) ? from : d;
+    this.#moves++;
+    try {
+      await deviceQueue.run([from, d], () => wrapNative(() => handle.to(d, t), "ERR_TORCHVID_DEVICE"));
+    } finally {
+      // After the last queued move (or a failed one, which the addon rolled back) the native
+      // module's own device is the truth.
+      if (--this.#moves === 0 && !handle.disposed) this.#device = handle.device;
+    }
   }
 
   /** Reads an attribute; `path` is a dotted submodule path ("" for the root). */
   getAttr(path: string, name: string): ModuleValue {
     return fromNativeValue(wrapNative(() => this.#handle.getAttr(expectString(path, "path"), expectString(name, "name"))));
   }
-  setAttr(path: string, name: string, value: number | boolean): void {
-    if (typeof value !== "number" && typeof value !== "boolean") throw invalidParameter("value", "a number or boolean", value);
-    wrapNative(() => this.#handle.setAttr(expectString(path, "path"), expectString(name, "name"), value));
+  /** Sets an int/float/bool attribute, in order with the forwards queued on the module's device. */
+  async setAttr(path: string, name: string, value: number | boolean): Promise<void> {
+    if (typeof value !== "number" && typeof value !== "boolean") throw invalidParameter("value", "a number or boolean", value, "type");
+    const handle = this.#handle;
+    const p = expectString(path, "path");
+    const n = expectString(name, "name");
+    await deviceQueue.run(this.#device, () => wrapNative(() => handle.setAttr(p, n, value)));
   }
-  /** Sets `name` on every submodule that declares it; returns how many were set. */
-  setAttrAll(name: string, value: number | boolean): number {
-    if (typeof value !== "number" && typeof value !== "boolean") throw invalidParameter("value", "a number or boolean", value);
-    return wrapNative(() => this.#handle.setAttrAll(expectString(name, "name"), value));
+  /**
+   * Sets `name` on every submodule that declares it, in order with the forwards queued on the
+   * module's device; resolves to how many were set.
+   */
+  async setAttrAll(name: string, value: number | boolean): Promise<number> {
+    if (typeof value !== "number" && typeof value !== "boolean") throw invalidParameter("value", "a number or boolean", value, "type");
+    const handle = this.#handle;
+    const n = expectString(name, "name");
+    return deviceQueue.run(this.#device, () => wrapNative(() => handle.setAttrAll(n, value)));
   }
 
   namedParameters(): NativeParameterInfo[] {

@@ -50,6 +50,8 @@ export interface NativeTensor {
   copyFrom(src: NativeTensor): void;
   /** this += alpha * other, in place. */
   addInPlace(other: NativeTensor, alpha: number): void;
+  axpbyInPlace(a: number, b: number, y: NativeTensor): void;
+  mulInPlace(s: number): void;
   /** Bytes of storage held by this tensor. */
   readonly nbytes: number;
 }
@@ -133,6 +135,16 @@ export interface NativeMemoryStats {
   peakReserved: number;
 }
 
+export interface NativeCpuAllocatorStats {
+  /** false when TORCHVID_CPU_ALLOCATOR=system turned the cache off. */
+  enabled: boolean;
+  cachedBytes: number;
+  liveBytes: number;
+  hits: number;
+  misses: number;
+  limitBytes: number;
+}
+
 export interface NativeBinding {
   Tensor: NativeTensorStatic;
   Generator: NativeGeneratorStatic;
@@ -142,7 +154,12 @@ export interface NativeBinding {
   /** CUDA caching-allocator statistics; throws ERR_TORCHVID_DEVICE on a CPU build. */
   memoryStats(device: number): NativeMemoryStats;
   resetPeakMemoryStats(device: number): void;
+  /** Frees the CPU allocator's cached blocks and (CUDA builds) the CUDA caching allocator's. */
   emptyCache(): void;
+  /** The caching CPU allocator (src/cpu_allocator.h): bytes cached and live, hits and misses. */
+  cpuAllocatorStats(): NativeCpuAllocatorStats;
+  /** Fault injection for tests only. */
+  readonly testHooks: { failNextMoveAfter(tensors: number): void };
   /** Waits for all queued GPU work (timing); no-op on CPU. */
   synchronize(device: number): Promise<void>;
   /** Compile-time facts: what libtorch this binary was built against. */

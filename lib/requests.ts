@@ -82,7 +82,7 @@ function checkSize(value: unknown, name: "width" | "height", max: number): numbe
 }
 
 function checkText(value: unknown, name: string, maxLength: number): string {
-  if (typeof value !== "string") throw invalidParameter(name, "a string", value);
+  if (typeof value !== "string") throw invalidParameter(name, "a string", value, "type");
   if (value.length > maxLength) throw new RangeError(`${name} is ${value.length} characters long; the limit is ${maxLength}`);
   return value;
 }
@@ -102,7 +102,7 @@ function checkFields(body: Record<string, unknown>, limits: RequestLimits): Omit
   if (has("scheduler")) {
     const names = Object.keys(SCHEDULER_NAMES);
     if (typeof body.scheduler !== "string" || !names.includes(body.scheduler)) {
-      throw invalidParameter("scheduler", `one of ${names.map((n) => JSON.stringify(n)).join(", ")}`, body.scheduler);
+      throw invalidParameter("scheduler", `one of ${names.map((n) => JSON.stringify(n)).join(", ")}`, body.scheduler, typeof body.scheduler === "string" ? "range" : "type");
     }
     out.scheduler = body.scheduler as SchedulerName;
   }
@@ -117,7 +117,7 @@ function checkFields(body: Record<string, unknown>, limits: RequestLimits): Omit
 
 function expectObject(body: unknown, what: string): Record<string, unknown> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw invalidParameter(what, "a JSON object such as {\"prompt\": \"a corgi on the beach\"}", body);
+    throw invalidParameter(what, "a JSON object such as {\"prompt\": \"a corgi on the beach\"}", body, "type");
   }
   return body as Record<string, unknown>;
 }
@@ -140,7 +140,7 @@ export function checkUpscaleRequest(body: unknown, limits: RequestLimits = {}): 
   const record = expectObject(body, "request");
   checkFieldNames(record, UPSCALE_FIELDS);
   if (typeof record.video !== "string" || record.video.trim() === "") {
-    throw invalidParameter("video", "the input video: a file path (or, in the studio, a job id)", record.video);
+    throw invalidParameter("video", "the input video: a file path (or, in the studio, a job id)", record.video, typeof record.video === "string" ? "range" : "type");
   }
   const out: UpscaleRequest = { video: record.video, ...checkFields(record, limits) };
   if (record.prompt !== undefined && record.prompt !== null) out.prompt = checkText(record.prompt, "prompt", limits.maxPromptLength ?? 10000);

@@ -6,6 +6,7 @@
 import { native } from "./native.ts";
 import type { DType, HostArray, NativeGenerator, NativeTensor } from "./native-types.ts";
 import { TorchvidError, wrapNative } from "./errors.ts";
+import { deviceQueue } from "./device-queue.ts";
 import { expectInt, expectIntArray, expectNumber, invalidParameter } from "./validate.ts";
 
 export type { DType, HostArray } from "./native-types.ts";
@@ -17,14 +18,14 @@ const DTYPES: readonly DType[] = ["float32", "float16", "bfloat16", "float64", "
 
 export function checkDType(value: unknown, name = "dtype"): DType {
   if (typeof value !== "string" || !DTYPES.includes(value as DType)) {
-    throw invalidParameter(name, `one of ${DTYPES.join(", ")}`, value);
+    throw invalidParameter(name, `one of ${DTYPES.join(", ")}`, value, typeof value === "string" ? "range" : "type");
   }
   return value as DType;
 }
 
 export function checkDevice(value: unknown, name = "device"): Device {
   if (typeof value !== "string" || !/^(cpu|cuda(:\d+)?)$/.test(value)) {
-    throw invalidParameter(name, `"cpu", "cuda" or "cuda:N"`, value);
+    throw invalidParameter(name, `"cpu", "cuda" or "cuda:N"`, value, typeof value === "string" ? "range" : "type");
   }
   return value as Device;
 }
@@ -39,7 +40,7 @@ function hostDTypeOf(data: HostArray): DType {
   if (data instanceof Int32Array) return "int32";
   if (data instanceof Uint8Array) return "uint8";
   if (data instanceof BigInt64Array) return "int64";
-  throw invalidParameter("data", "a Float32Array, Float64Array, Int32Array, Uint8Array or BigInt64Array", data);
+  throw invalidParameter("data", "a Float32Array, Float64Array, Int32Array, Uint8Array or BigInt64Array", data, "type");
 }
 
 /** Normalises a seed (number or bigint) to the unsigned 64-bit value torch uses. */
@@ -51,7 +52,7 @@ export function toSeed(seed: unknown, name = "seed"): bigint {
     }
     return BigInt.asUintN(64, BigInt(seed));
   }
-  throw invalidParameter(name, "an integer number or a BigInt", seed);
+  throw invalidParameter(name, "an integer number or a BigInt", seed, typeof seed === "number" ? "range" : "type");
 }
 
 /**
@@ -84,7 +85,7 @@ export class Generator {
   }
 
   setState(state: Uint8Array): this {
-    if (!(state instanceof Uint8Array)) throw invalidParameter("state", "a Uint8Array from getState()", state);
+    if (!(state instanceof Uint8Array)) throw invalidParameter("state", "a Uint8Array from getState()", state, "type");
     wrapNative(() => this.handle.setState(state));
     return this;
   }
@@ -96,7 +97,7 @@ function unwrap(t: Tensor | number, name: string): NativeTensor | number {
     return expectNumber(t, name);
   }
   if (t instanceof Tensor) return t.handle;
-  throw invalidParameter(name, "a Tensor or a number", t);
+  throw invalidParameter(name, "a Tensor or a number", t, "type");
 }
 
 export class Tensor {
@@ -150,7 +151,7 @@ export class Tensor {
     const dims = checkShape(shape);
     let generator = options.generator;
     if (generator === undefined) generator = new Generator(options.seed ?? BigInt(Math.floor(Math.random() * 2 ** 52)));
-    else if (!(generator instanceof Generator)) throw invalidParameter("generator", "a torchvid Generator", generator);
+    else if (!(generator instanceof Generator)) throw invalidParameter("generator", "a torchvid Generator", generator, "type");
     const dtype = options.dtype === undefined ? "float32" : checkDType(options.dtype);
     const device = options.device === undefined ? "cpu" : checkDevice(options.device);
     return new Tensor(wrapNative(() => native().Tensor.randn(dims, generator.handle, dtype, device)));
@@ -158,9 +159,9 @@ export class Tensor {
 
   /** Concatenates along `dim` (negative counts from the end). */
   static cat(tensors: readonly Tensor[], dim = 0): Tensor {
-    if (!Array.isArray(tensors) || tensors.length === 0) throw invalidParameter("tensors", "a non-empty array of Tensors", tensors);
+    if (!Array.isArray(tensors) || tensors.length === 0) throw invalidParameter("tensors", "a non-empty array of Tensors", tensors, Array.isArray(tensors) ? "range" : "type");
     const handles = tensors.map((t, i) => {
-      if (!(t instanceof Tensor)) throw invalidParameter(`tensors[${i}]`, "a Tensor", t);
+      if (!(t instanceof Tensor)) throw invalidParameter(`tensors[${i}]`, "a Tensor", t, "type");
       return t.handle;
     });
     return new Tensor(wrapNative(() => native().Tensor.cat(handles, expectInt(dim, "dim")), "ERR_TORCHVID_SHAPE"));
@@ -205,7 +206,7 @@ export class Tensor {
   }
   /** a * this + b * y, fused into one native call (the core of every scheduler step). */
   axpby(a: number, b: number, y: Tensor): Tensor {
-    if (!(y instanceof Tensor)) throw invalidParameter("y", "a Tensor", y);
+    if (!(y instanceof Tensor)) throw invalidParameter("y", "a Tensor", y, "type");
     return new Tensor(wrapNative(() => this.handle.axpby(expectNumber(a, "a"), expectNumber(b, "b"), y.handle), "ERR_TORCHVID_SHAPE"));
   }
   sqrt(): Tensor {
@@ -226,8 +227,8 @@ export class Tensor {
   }
   /** Clamps element-wise between two broadcastable tensors. */
   clampTensor(min: Tensor, max: Tensor): Tensor {
-    if (!(min instanceof Tensor)) throw invalidParameter("min", "a Tensor", min);
-    if (!(max instanceof Tensor)) throw invalidParameter("max", "a Tensor", max);
+    if (!(min instanceof Tensor)) throw invalidParameter("min", "a Tensor", min, "type");
+    if (!(max instanceof Tensor)) throw invalidParameter("max", "a Tensor", max, "type");
     return new Tensor(wrapNative(() => this.handle.clampTensor(min.handle, max.handle), "ERR_TORCHVID_SHAPE"));
   }
   /** The q-quantile along `dim` (torch.quantile, linear interpolation). */
@@ -244,7 +245,7 @@ export class Tensor {
 
   /** Matrix product (torch.matmul semantics, batched and broadcast). */
   matmul(other: Tensor): Tensor {
-    if (!(other instanceof Tensor)) throw invalidParameter("other", "a Tensor", other);
+    if (!(other instanceof Tensor)) throw invalidParameter("other", "a Tensor", other, "type");
     return new Tensor(wrapNative(() => this.handle.matmul(other.handle), "ERR_TORCHVID_SHAPE"));
   }
 
@@ -287,32 +288,52 @@ export class Tensor {
     const d = checkDType(dtype);
     return new Tensor(wrapNative(() => this.handle.to(d)));
   }
-  /** Copies to another device off the JS thread. */
+  /**
+   * Copies to another device off the JS thread, in order with the work queued on both devices
+   * (a turn on both at once, so copies in opposite directions cannot deadlock).
+   */
   async toDevice(device: Device, options: { nonBlocking?: boolean } = {}): Promise<Tensor> {
     const d = checkDevice(device);
     const h = this.handle;
-    return new Tensor(await wrapNative(() => h.toDevice(d, options.nonBlocking === true), "ERR_TORCHVID_DEVICE"));
+    const nonBlocking = options.nonBlocking === true;
+    return new Tensor(await deviceQueue.run([h.device, d], () => wrapNative(() => h.toDevice(d, nonBlocking), "ERR_TORCHVID_DEVICE")));
   }
   /** Copies `src` into this tensor in place (same number of elements). */
   copyFrom(src: Tensor): void {
-    if (!(src instanceof Tensor)) throw invalidParameter("src", "a Tensor", src);
+    if (!(src instanceof Tensor)) throw invalidParameter("src", "a Tensor", src, "type");
     wrapNative(() => this.handle.copyFrom(src.handle), "ERR_TORCHVID_SHAPE");
+  }
+  /**
+   * this = a * this + b * y in place, with no new tensor (y broadcasts to this shape). The same
+   * numbers as `axpby`, bit for bit. For scheduler updates on the latents a call owns.
+   */
+  axpbyInPlace(a: number, b: number, y: Tensor): void {
+    if (!(y instanceof Tensor)) throw invalidParameter("y", "a Tensor", y, "type");
+    const aa = expectNumber(a, "a");
+    const bb = expectNumber(b, "b");
+    wrapNative(() => this.handle.axpbyInPlace(aa, bb, y.handle), "ERR_TORCHVID_SHAPE");
+  }
+  /** this *= s, in place. */
+  mulInPlace(s: number): void {
+    const ss = expectNumber(s, "s");
+    wrapNative(() => this.handle.mulInPlace(ss), "ERR_TORCHVID_DTYPE");
   }
   /** this += alpha * other, in place. */
   addInPlace(other: Tensor, alpha = 1): void {
-    if (!(other instanceof Tensor)) throw invalidParameter("other", "a Tensor", other);
+    if (!(other instanceof Tensor)) throw invalidParameter("other", "a Tensor", other, "type");
     wrapNative(() => this.handle.addInPlace(other.handle, expectNumber(alpha, "alpha")), "ERR_TORCHVID_SHAPE");
   }
 
   // ---- reading back -------------------------------------------------------------------
 
   /**
-   * Copies the values to the host off the JS thread. float16/bfloat16 come back as
-   * Float32Array, int64 as BigInt64Array, bool as Uint8Array.
+   * Copies the values to the host off the JS thread, in order with the work queued on this
+   * tensor's device. float16/bfloat16 come back as Float32Array, int64 as BigInt64Array, bool as
+   * Uint8Array.
    */
   async data(): Promise<HostArray> {
     const h = this.handle;
-    return wrapNative(() => h.toArray());
+    return deviceQueue.run(h.device, () => wrapNative(() => h.toArray()));
   }
   /** Synchronous copy for small CPU tensors. */
   dataSync(): HostArray {

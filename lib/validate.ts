@@ -11,13 +11,17 @@ function describe(value: unknown): string {
   return String(value);
 }
 
-/** A TypeError for a wrong type, a RangeError for a value of the right type out of range. */
-export function invalidParameter(name: string, expected: string, actual: unknown): TypeError | RangeError {
+/**
+ * The error for a bad argument, of the kind the caller says: "type" (a TypeError: not the kind of
+ * value expected, e.g. a string for a number) or "range" (a RangeError: the right kind of value,
+ * but not one that is allowed, e.g. 16.5 for an integer or "np" for one of "uint8", "float").
+ */
+export function invalidParameter(name: string, expected: string, actual: unknown, kind: "type"): TypeError;
+export function invalidParameter(name: string, expected: string, actual: unknown, kind: "range"): RangeError;
+export function invalidParameter(name: string, expected: string, actual: unknown, kind: "type" | "range"): TypeError | RangeError;
+export function invalidParameter(name: string, expected: string, actual: unknown, kind: "type" | "range"): TypeError | RangeError {
   const message = `Expected ${expected} for ${name} but received ${describe(actual)} of type ${typeof actual}`;
-  // Right type, wrong value (16.5 for an integer, "np" for one of "uint8", "float") is a RangeError.
-  const numeric = (typeof actual === "number" || typeof actual === "bigint") && /number|integer|seed/.test(expected);
-  const isRange = numeric || (typeof actual === "string" && expected.includes('"'));
-  return isRange ? new RangeError(message) : new TypeError(message);
+  return kind === "range" ? new RangeError(message) : new TypeError(message);
 }
 
 export interface NumberBounds {
@@ -31,14 +35,14 @@ export interface NumberBounds {
  * the math with a message about something else.
  */
 export function expectNumber(value: unknown, name: string, bounds: NumberBounds = {}): number {
-  if (typeof value !== "number" || Number.isNaN(value)) throw invalidParameter(name, "a number", value);
+  if (typeof value !== "number" || Number.isNaN(value)) throw invalidParameter(name, "a number", value, typeof value === "number" ? "range" : "type");
   if (!Number.isFinite(value)) throw new RangeError(`Expected a finite number for ${name} but received ${value}`);
   checkBounds(value, name, bounds, "a number");
   return value;
 }
 
 export function expectInt(value: unknown, name: string, bounds: NumberBounds = {}): number {
-  if (typeof value !== "number" || !Number.isInteger(value)) throw invalidParameter(name, "an integer", value);
+  if (typeof value !== "number" || !Number.isInteger(value)) throw invalidParameter(name, "an integer", value, typeof value === "number" ? "range" : "type");
   checkBounds(value, name, bounds, "an integer");
   return value;
 }
@@ -51,23 +55,23 @@ function checkBounds(value: number, name: string, { min, max }: NumberBounds, wh
 }
 
 export function expectIntArray(value: unknown, name: string, bounds: NumberBounds = {}): number[] {
-  if (!Array.isArray(value)) throw invalidParameter(name, "an array of integers", value);
+  if (!Array.isArray(value)) throw invalidParameter(name, "an array of integers", value, "type");
   return value.map((v, i) => expectInt(v, `${name}[${i}]`, bounds));
 }
 
 export function expectString(value: unknown, name: string): string {
-  if (typeof value !== "string") throw invalidParameter(name, "a string", value);
+  if (typeof value !== "string") throw invalidParameter(name, "a string", value, "type");
   return value;
 }
 
 export function expectBoolean(value: unknown, name: string): boolean {
-  if (typeof value !== "boolean") throw invalidParameter(name, "a boolean", value);
+  if (typeof value !== "boolean") throw invalidParameter(name, "a boolean", value, "type");
   return value;
 }
 
 export function expectOneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
   if (typeof value !== "string" || !allowed.includes(value as T)) {
-    throw invalidParameter(name, `one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}`, value);
+    throw invalidParameter(name, `one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}`, value, typeof value === "string" ? "range" : "type");
   }
   return value as T;
 }

@@ -1,5 +1,6 @@
 #include "core.h"
 
+#include <ATen/ExpandUtils.h>
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 
@@ -167,6 +168,15 @@ at::Tensor axpby(const at::Tensor& x, double a, double b, const at::Tensor& y) {
   if (!x.sizes().equals(y.sizes()) || x.scalar_type() != y.scalar_type()) return at::add(out, y, b);
   out.add_(y, b);
   return out;
+}
+
+void axpbyInPlace(at::Tensor& x, double a, double b, const at::Tensor& y) {
+  if (y.dim() > x.dim() || !at::is_expandable_to(y.sizes(), x.sizes())) {
+    throw Error(ErrorCode::Shape, "axpbyInPlace: y of shape " + c10::str(y.sizes()) + " does not broadcast to this tensor's shape " +
+                                      c10::str(x.sizes()) + " (an in-place update cannot grow the tensor)");
+  }
+  x.mul_(a);
+  x.add_(y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type()), b);
 }
 
 at::Generator makeCpuGenerator() {

@@ -52,6 +52,8 @@ int numThreads();
 std::vector<int64_t> checkedShape(const std::vector<int64_t>& shape);
 // a * x + b * y
 at::Tensor axpby(const at::Tensor& x, double a, double b, const at::Tensor& y);
+// x = a * x + b * y in place (y broadcast to x's shape, cast to x's dtype).
+void axpbyInPlace(at::Tensor& x, double a, double b, const at::Tensor& y);
 // Noise exactly as torch.randn(shape, generator=g) on the CPU, then cast and moved.
 at::Tensor randn(const std::vector<int64_t>& shape, at::Generator& generator, at::ScalarType dtype,
                  const at::Device& device);

@@ -1,5 +1,6 @@
 #include "script_module.h"
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 
@@ -62,17 +63,39 @@ c10::IValue ScriptModule::run(const std::string& method, std::vector<c10::IValue
 
 bool ScriptModule::hasMethod(const std::string& name) const { return module_.find_method(name).has_value(); }
 
+// Test hook (native().testHooks.failNextMoveAfter): fail the next move after this many tensors.
+static std::atomic<int> g_fail_move_after{-1};
+void failNextMoveAfter(int tensors) { g_fail_move_after = tensors; }
+
 void ScriptModule::to(const at::Device& device, std::optional<at::ScalarType> dtype) {
   if (dtype && *dtype == at::kHalf && device.is_cpu()) {
     throw Error(ErrorCode::DType, "float16 cannot run on the CPU with this libtorch; use float32 or bfloat16");
   }
-  if (dtype) {
-    module_.to(device, *dtype, /*non_blocking=*/false);
-    dtype_ = *dtype;
-  } else {
-    module_.to(device, /*non_blocking=*/false);
+  // Tensor by tensor, like torch::jit::Module::to, but keeping each tensor's old data until every
+  // one has moved: a failure part way (out of memory on the destination) puts back what moved,
+  // so the module is never left half on one device with a stale device(). Only floating-point
+  // tensors are cast (integer buffers keep their type, as nn.Module.to does).
+  std::vector<std::pair<at::Tensor, at::Tensor>> moved;  // (tensor, its old data)
+  int failAfter = g_fail_move_after.exchange(-1);
+  auto move = [&](at::Tensor t) {
+    if (failAfter >= 0 && static_cast<int>(moved.size()) >= failAfter) {
+      throw Error(ErrorCode::OutOfMemory, "out of memory (simulated by the test hook after " + std::to_string(failAfter) + " tensors)");
+    }
+    at::ScalarType type = dtype && at::isFloatingType(t.scalar_type()) ? *dtype : t.scalar_type();
+    if (t.device() == device && t.scalar_type() == type) return;
+    at::Tensor old = t.variable_data();
+    t.set_data(t.to(device, type, /*non_blocking=*/false, /*copy=*/false));
+    moved.emplace_back(t, std::move(old));
+  };
+  try {
+    for (const auto& p : module_.parameters()) move(p);
+    for (const auto& b : module_.buffers()) move(b);
+  } catch (...) {
+    for (auto& [t, old] : moved) t.set_data(old);
+    throw;
   }
   device_ = device;
+  dtype_ = moduleDType(module_);
 }
 
 torch::jit::Module ScriptModule::submodule(const std::string& path) const {

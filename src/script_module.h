@@ -8,6 +8,10 @@
 
 namespace torchvid {
 
+// Test hook: the next ScriptModule::to fails with an out-of-memory error after moving `tensors`
+// tensors (to prove the roll-back; a real out-of-memory cannot be provoked safely on a shared machine).
+void failNextMoveAfter(int tensors);
+
 class ScriptModule {
  public:
   // Loads a TorchScript file onto `device`, casting floating parameters to `dtype` if given.

@@ -1,7 +1,7 @@
 /**
  * `torchvid generate` / `upscale` run as a user would (spawned, no TTY).
  *
- * Part 1 drives the CLI with a stand-in pipeline (TORCHVID_PIPELINE_MODULE), so the command
+ * Part 1 drives the CLI's main() with a stand-in pipeline API (passed as main()'s pipelineApi), so the command
  * plumbing (flags -> pipeline calls, progress, --json, Ctrl-C, atomic output) is tested on every
  * machine. Part 2 runs the real pipeline on the package's default model (models/tiny) and skips,
  * saying why, until that model and lib/pipelines/index.ts exist.
@@ -30,7 +30,9 @@ interface Result {
 }
 
 function start(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcessWithoutNullStreams; done: Promise<Result>; stderr: () => string; stdout: () => string } {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, ...env } });
+  // With FAKE_LOG the stand-in harness runs main(); else the real launcher bin/torchvid.js.
+  const command = env.FAKE_LOG ? ["--import", import.meta.resolve("tsx"), harness, ...args] : [bin, ...args];
+  const child = spawn(process.execPath, command, { cwd: root, env: { ...process.env, ...env } });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
@@ -53,53 +55,13 @@ function leftovers(dir: string): string[] {
 // Part 1: a stand-in pipeline with the real API's shape.
 // ---------------------------------------------------------------------------------------------
 
-const fakeModule = join(root, "fake-pipeline.mjs");
+// The CLI's own main(), in a child process, given this stand-in API through its pipelineApi
+// parameter (tests/helpers/cli-with-stand-in.ts): no environment variable loads code.
+const harness = fileURLToPath(new URL("./helpers/cli-with-stand-in.ts", import.meta.url));
 const fakeLog = join(root, "fake-calls.jsonl");
-writeFileSync(
-  fakeModule,
-  `
-import { appendFileSync } from "node:fs";
-const log = (entry) => appendFileSync(process.env.FAKE_LOG, JSON.stringify(entry) + "\\n");
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-class Fake {
-  constructor(kind, dir, options) {
-    this.kind = kind;
-    this.scheduler = { name: "default", config: { from: dir } };
-    this.unet = { enableForwardChunking: (o) => log({ call: "enableForwardChunking", ...o }) };
-    log({ call: "fromPretrained", kind, dir, ...options });
-  }
-  static async fromPretrained(dir, options) { return new this(this.kind, dir, options); }
-  enableModelCpuOffload() { log({ call: "enableModelCpuOffload" }); }
-  enableVaeSlicing() { log({ call: "enableVaeSlicing" }); }
-  async loadLoraWeights(path, o) { log({ call: "loadLoraWeights", path, ...o }); }
-  async generate(o) {
-    const { signal, onStep, video, ...rest } = o;
-    log({ call: "generate", kind: this.kind, scheduler: this.scheduler, ...rest, seed: String(o.seed),
-          video: video && { numFrames: video.numFrames, width: video.width, height: video.height, type: video.data.constructor.name } });
-    const numSteps = video ? Math.floor(o.numInferenceSteps * o.strength) : o.numInferenceSteps;
-    const t0 = Date.now();
-    for (let i = 0; i < numSteps; i++) {
-      if (signal?.aborted) throw Object.assign(new Error("aborted"), { code: "ERR_TORCHVID_ABORTED", name: "AbortError" });
-      await sleep(Number(process.env.FAKE_STEP_MS ?? 1));
-      onStep?.({ step: i, numSteps, timestep: 999 - i, elapsedMs: Date.now() - t0 });
-    }
-    const numFrames = video ? video.numFrames : o.numFrames, height = video ? video.height : (o.height ?? 64), width = video ? video.width : (o.width ?? 64);
-    const data = new Float32Array(numFrames * height * width * 3);
-    for (let f = 0, i = 0; f < numFrames; f++) for (let y = 0; y < height; y++) for (let x = 0; x < width; x++, i += 3) {
-      data[i] = x / width; data[i + 1] = y / height; data[i + 2] = f / numFrames;
-    }
-    return { frames: [{ numFrames, height, width, data }] };
-  }
-}
-export class TextToVideoSDPipeline extends Fake { static kind = "t2v"; }
-export class VideoToVideoSDPipeline extends Fake { static kind = "v2v"; }
-export function schedulerFromName(name, config) { log({ call: "schedulerFromName", name, config }); return { name, config }; }
-export function info() { return { addonVersion: "fake", torchVersion: "0.0", cudaBuild: false, cudaAvailable: false, devices: [] }; }
-`,
-);
 const fakeModel = join(root, "fake-model");
 mkdirSync(fakeModel);
-const fakeEnv = { TORCHVID_PIPELINE_MODULE: fakeModule, FAKE_LOG: fakeLog };
+const fakeEnv = { FAKE_LOG: fakeLog };
 
 function calls(): Record<string, unknown>[] {
   if (!existsSync(fakeLog)) return [];

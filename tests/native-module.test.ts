@@ -53,15 +53,26 @@ describe("TorchModule", () => {
     const x = Tensor.from([1, 2, 3, 4], [4]);
     assert.deepEqual(arr(await m.forward(x)), [3, 6, 9, 12]);
     assert.equal(m.getAttr("a", "chunk_size"), 0);
-    assert.equal(m.setAttrAll("chunk_size", 2), 2);
+    assert.equal(await m.setAttrAll("chunk_size", 2), 2);
     assert.equal(m.getAttr("b", "chunk_size"), 2);
     assert.deepEqual(arr(await m.forward(x)), [203, 206, 209, 212]);
-    m.setAttr("a", "enabled", false);
-    m.setAttr("b", "scale", 2);
+    await m.setAttr("a", "enabled", false);
+    await m.setAttr("b", "scale", 2);
     assert.deepEqual(arr(await m.forward(x)), [1 + 102, 2 + 104, 3 + 106, 4 + 108]);
-    assert.throws(() => m.setAttr("a", "chunk_size", 1.5), /is an int/);
-    assert.throws(() => m.setAttr("a", "enabled", 1), /is a bool/);
-    assert.throws(() => m.setAttr("zz", "chunk_size", 1), /no submodule "zz"/);
+    await assert.rejects(m.setAttr("a", "chunk_size", 1.5), /is an int/);
+    await assert.rejects(m.setAttr("a", "enabled", 1), /is a bool/);
+    await assert.rejects(m.setAttr("zz", "chunk_size", 1), /no submodule "zz"/);
+  });
+
+  it("attribute changes queue in order with forwards: a forward started first sees the old value", async () => {
+    const m = await TorchModule.load(file("switchable.pt"));
+    const x = Tensor.from([1, 2, 3, 4], [4]);
+    const before = m.forward(x);
+    const set = m.setAttrAll("chunk_size", 2);
+    const after = m.forward(x);
+    assert.deepEqual(arr((await before) as Tensor), [3, 6, 9, 12]);
+    assert.equal(await set, 2);
+    assert.deepEqual(arr((await after) as Tensor), [203, 206, 209, 212]);
   });
 
   it("lists parameters and edits one in place", async () => {

@@ -62,6 +62,23 @@ describe("element-wise ops (hand-derived)", () => {
     // broadcasting y
     assert.deepEqual(arr(a().axpby(1, 1, Tensor.from([1], [1]))), [2, -1, 4, 5]);
   });
+  it("axpbyInPlace and mulInPlace change the tensor itself, bit for bit as axpby/mul", () => {
+    const x = a();
+    x.axpbyInPlace(2, -3, b());
+    assert.deepEqual(arr(x), [0.5, -10, 9, -16]);
+    x.axpbyInPlace(1, 1, Tensor.from([1], [1]));
+    assert.deepEqual(arr(x), [1.5, -9, 10, -15]);
+    x.mulInPlace(-2);
+    assert.deepEqual(arr(x), [-3, 18, -20, 30]);
+    // Non-representable coefficients: the in-place result equals the allocating one exactly.
+    const noise = Tensor.randn([64], { seed: 3 });
+    const y = Tensor.randn([64], { seed: 4 });
+    const expected = arr(noise.axpby(0.1234567, 0.9876543, y));
+    noise.axpbyInPlace(0.1234567, 0.9876543, y);
+    assert.deepEqual(arr(noise), expected);
+    // y must broadcast to x: an in-place update cannot grow the tensor.
+    assert.throws(() => Tensor.from([1], [1]).axpbyInPlace(1, 1, a()), (e: Error & { code?: string }) => e.code === "ERR_TORCHVID_SHAPE" && /cannot grow/.test(e.message));
+  });
   it("sqrt, abs, round, clamp", () => {
     assert.deepEqual(arr(Tensor.from([4, 9, 0.25], [3]).sqrt()), [2, 3, 0.5]);
     assert.deepEqual(arr(a().abs()), [1, 2, 3, 4]);

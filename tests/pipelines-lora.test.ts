@@ -52,7 +52,7 @@ function expectedMerge(w: Float32Array, up: number[], down: number[], rows: numb
 
 let pipe: TextToVideoSDPipeline;
 before(async () => {
-  // A pipeline of its own: LoRA edits the shared weights in place.
+  // A pipeline of its own: LoRA edits its weights in place.
   pipe = await TextToVideoSDPipeline.fromPretrained(referenceModel(), { device: "cpu", dtype: "float32" });
 });
 
@@ -74,7 +74,7 @@ describe("LoRA", () => {
     const withLora = (await pipe.generate(small)).frames[0].data;
     assert.notDeepEqual(withLora, before);
 
-    pipe.unfuseLora();
+    await pipe.unfuseLora();
     assert.deepEqual(pipe.unet.module.parameter(`${UNET_Q}.weight`).dataSync(), unetW, "unet weight restored bit for bit");
     assert.deepEqual(pipe.textEncoder.module.parameter(`${TE_Q}.weight`).dataSync(), teW, "text encoder weight restored bit for bit");
     assert.deepEqual((await pipe.generate(small)).frames[0].data, before);
@@ -84,7 +84,7 @@ describe("LoRA", () => {
     const refused = pipe.unet.module.parameter(`${UNET_Q}.weight`).dataSync() as Float32Array;
     const want = expectedMerge(unetW, lora.up, lora.down, 16, 16, 0.5 * 2 * 2);
     for (let i = 0; i < want.length; i++) assert.ok(Math.abs(refused[i] - want[i]) < 1e-6);
-    pipe.unloadLoraWeights();
+    await pipe.unloadLoraWeights();
     assert.deepEqual(pipe.loras, []);
     assert.deepEqual(pipe.unet.module.parameter(`${UNET_Q}.weight`).dataSync(), unetW);
   });
@@ -100,7 +100,7 @@ describe("LoRA", () => {
     const merged = pipe.unet.module.parameter(`${UNET_Q}.weight`).dataSync() as Float32Array;
     const want = expectedMerge(w, up, down, 16, 16, 1);
     for (let i = 0; i < want.length; i++) assert.ok(Math.abs(merged[i] - want[i]) < 1e-6);
-    pipe.unloadLoraWeights();
+    await pipe.unloadLoraWeights();
     assert.deepEqual(pipe.unet.module.parameter(`${UNET_Q}.weight`).dataSync(), w);
   });
 

@@ -89,6 +89,14 @@ class HostTensor {
     const fb = F(b);
     return this.bin(y, (x, v) => F(F(fa * x) + F(fb * v)));
   }
+  axpbyInPlace(a: number, b: number, y: HostTensor): void {
+    this.data = this.axpby(a, b, y).data;
+    HostTensor.live--;
+  }
+  mulInPlace(s: number): void {
+    this.data = this.mul(s).data;
+    HostTensor.live--;
+  }
   sqrt(): HostTensor {
     return this.map((x) => F(Math.sqrt(x)));
   }

@@ -65,7 +65,8 @@ export function exitCodeFor(err: unknown): number {
 /** One line (or the stack with --verbose) on stderr, plus an `error` event with --json. */
 export function reportError(err: unknown, args: GlobalArgs, command?: string): number {
   const code = exitCodeFor(err);
-  const e = err instanceof Error ? err : new Error(String(err));
+  // Something thrown that is not an Error (a string, say) is reported by its text.
+  const e: { message: string; stack?: string; cause?: unknown } = err instanceof Error ? err : { message: String(err) };
   const errCode = (e as { code?: unknown }).code;
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ event: "error", exitCode: code, code: typeof errCode === "string" ? errCode : undefined, message: e.message })}\n`);

@@ -1,12 +1,14 @@
 /**
  * The CLI's ONE contact with the pipelines, schedulers and native info. Everything here follows
- * the pipeline API (TextToVideoSDPipeline / VideoToVideoSDPipeline / schedulerFromName / info);
- * the modules are imported lazily so `--help`, `convert` and usage errors work without the
- * native addon, and a build without the pipelines says so in one line.
+ * the pipeline API (TextToVideoSDPipeline / VideoToVideoSDPipeline / schedulerFromName / info),
+ * loaded with a typed `import()` of lib/index.ts on first use, so `--help`, `convert` and usage
+ * errors work without the native addon. Tests put a stand-in API in place through `main()`'s
+ * `pipelineApi` parameter (withPipelineApi below); nothing in the environment can load code here.
  */
 
-import { pathToFileURL } from "node:url";
-import { AbortError, TorchvidError } from "../errors.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { AbortError } from "../errors.ts";
+import type { Device, DType } from "../tensor.ts";
 import { assertVideo, type Video } from "../video/types.ts";
 import type { StepEvent } from "./progress.ts";
 
@@ -14,69 +16,21 @@ import type { StepEvent } from "./progress.ts";
 export const SCHEDULER_NAMES = ["ddim", "dpm++", "euler", "euler-a", "unipc", "pndm", "lms", "ddpm", "heun", "lcm"] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
-/** What the CLI uses of a pipeline (the real classes have more). */
-interface PipelineLike {
-  scheduler: { config: unknown };
-  unet: { enableForwardChunking(options: { chunkSize: number; dim: number }): void };
-  enableModelCpuOffload(): void;
-  enableVaeSlicing(): void;
-  loadLoraWeights(path: string, options: { scale: number }): Promise<void>;
-  generate(options: Record<string, unknown>): Promise<{ frames: Video[] }>;
-  dispose?(): void | Promise<void>;
+/** What the CLI uses of the library. */
+export type PipelineApi = Pick<typeof import("../index.ts"), "TextToVideoSDPipeline" | "VideoToVideoSDPipeline" | "schedulerFromName" | "info">;
+
+/** Where the library comes from: the real one unless main() was given another. */
+const apiSource = new AsyncLocalStorage<() => Promise<PipelineApi>>();
+
+const loadLibrary = (): Promise<PipelineApi> => import("../index.ts");
+
+/** Runs `fn` (one CLI invocation) with `load` as the pipeline API (main()'s `pipelineApi` option). */
+export function withPipelineApi<T>(load: (() => Promise<PipelineApi>) | undefined, fn: () => Promise<T>): Promise<T> {
+  return load === undefined ? fn() : apiSource.run(load, fn);
 }
 
-interface PipelineClass {
-  fromPretrained(dir: string, options: { device?: string; dtype?: string }): Promise<PipelineLike>;
-}
-
-interface Api {
-  TextToVideoSDPipeline?: PipelineClass;
-  VideoToVideoSDPipeline?: PipelineClass;
-  schedulerFromName?: (name: string, config: unknown) => unknown;
-  info?: () => unknown;
-}
-
-const sourceExt = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-
-function isMissing(err: unknown, spec: string): boolean {
-  const e = err as { code?: string; message?: string };
-  return e?.code === "ERR_MODULE_NOT_FOUND" && typeof e.message === "string" && e.message.includes(spec.replace(/^\.\.\//, "").replace(/\.(ts|js)$/, ""));
-}
-
-/**
- * Merges the exports of lib/index, lib/pipelines/index and lib/schedulers/index (whichever exist).
- * `TORCHVID_PIPELINE_MODULE` (a file path) puts a stand-in module first: the CLI tests use it to
- * drive every command without a model; nothing else should.
- */
-async function loadApi(): Promise<{ api: Api; missing: string[] }> {
-  const api: Api = {};
-  const missing: string[] = [];
-  const override = process.env.TORCHVID_PIPELINE_MODULE;
-  const specs = [`../index${sourceExt}`, `../pipelines/index${sourceExt}`, `../schedulers/index${sourceExt}`];
-  for (const spec of override ? [pathToFileURL(override).href, ...specs] : specs) {
-    try {
-      const mod = (await import(new URL(spec, import.meta.url).href)) as Api;
-      for (const key of ["TextToVideoSDPipeline", "VideoToVideoSDPipeline", "schedulerFromName", "info"] as const) {
-        if (api[key] === undefined && mod[key] !== undefined) (api as Record<string, unknown>)[key] = mod[key];
-      }
-    } catch (err) {
-      // A module that is not there yet is fine; one that fails to load (no addon...) is the answer.
-      if (!isMissing(err, spec)) throw err;
-      missing.push(`${sourceExt === ".ts" ? "lib" : "dist"}/${spec.slice(3)}`);
-    }
-  }
-  return { api, missing };
-}
-
-function need<K extends keyof Api>(api: Api, missing: string[], key: K): NonNullable<Api[K]> {
-  const value = api[key];
-  if (value === undefined) {
-    throw new TorchvidError(
-      "ERR_TORCHVID_MODEL_LOAD",
-      `${key} is not available in this build of torchvid${missing.length ? ` (${missing.join(", ")} not found)` : ""}`,
-    );
-  }
-  return value as NonNullable<Api[K]>;
+function loadApi(): Promise<PipelineApi> {
+  return (apiSource.getStore() ?? loadLibrary)();
 }
 
 export interface PipelineSetup {
@@ -105,22 +59,23 @@ export interface GenerateInputs {
   onDecode: () => void;
 }
 
-async function loadPipeline(kind: "TextToVideoSDPipeline" | "VideoToVideoSDPipeline", setup: PipelineSetup): Promise<PipelineLike> {
-  const { api, missing } = await loadApi();
-  const Pipeline = need(api, missing, kind);
-  const pipe = await Pipeline.fromPretrained(setup.model, {
-    ...(setup.device !== undefined ? { device: setup.device } : {}),
-    ...(setup.dtype !== undefined ? { dtype: setup.dtype } : {}),
+type Pipeline = InstanceType<PipelineApi["TextToVideoSDPipeline"]> | InstanceType<PipelineApi["VideoToVideoSDPipeline"]>;
+
+async function loadPipeline(kind: "TextToVideoSDPipeline" | "VideoToVideoSDPipeline", setup: PipelineSetup): Promise<Pipeline> {
+  const api = await loadApi();
+  const pipe = await api[kind].fromPretrained(setup.model, {
+    ...(setup.device !== undefined ? { device: setup.device as Device } : {}),
+    ...(setup.dtype !== undefined ? { dtype: setup.dtype as DType } : {}),
   });
-  if (setup.scheduler !== undefined) pipe.scheduler = need(api, missing, "schedulerFromName")(setup.scheduler, pipe.scheduler.config) as PipelineLike["scheduler"];
+  if (setup.scheduler !== undefined) pipe.scheduler = api.schedulerFromName(setup.scheduler as SchedulerName, pipe.scheduler.config);
   if (setup.cpuOffload) pipe.enableModelCpuOffload();
   if (setup.vaeSlicing) pipe.enableVaeSlicing();
-  if (setup.chunkSize !== undefined) pipe.unet.enableForwardChunking({ chunkSize: setup.chunkSize, dim: 1 });
+  if (setup.chunkSize !== undefined) await pipe.unet.enableForwardChunking({ chunkSize: setup.chunkSize, dim: 1 });
   for (const lora of setup.loras ?? []) await pipe.loadLoraWeights(lora.path, { scale: lora.scale });
   return pipe;
 }
 
-async function run(pipe: PipelineLike, options: Record<string, unknown>, inputs: GenerateInputs): Promise<Video> {
+async function run(pipe: Pipeline, options: Record<string, unknown>, inputs: GenerateInputs): Promise<Video> {
   let calls = 0;
   const { onStep, onDecode, ...rest } = inputs;
   try {
@@ -128,7 +83,7 @@ async function run(pipe: PipelineLike, options: Record<string, unknown>, inputs:
     if (inputs.signal.aborted) throw inputs.signal.reason instanceof Error ? inputs.signal.reason : new AbortError("Interrupted");
     const args: Record<string, unknown> = {};
     for (const [k, v] of Object.entries({ ...rest, ...options })) if (v !== undefined) args[k] = v;
-    const { frames } = await pipe.generate({
+    const { frames } = await (pipe as { generate(o: Record<string, unknown>): Promise<{ frames: Video[] }> }).generate({
       ...args,
       onStep: (e: { step: number; numSteps: number; timestep?: number; elapsedMs?: number }) => {
         calls++;
@@ -140,7 +95,7 @@ async function run(pipe: PipelineLike, options: Record<string, unknown>, inputs:
     assertVideo(video, "frames[0]");
     return video;
   } finally {
-    await pipe.dispose?.();
+    await pipe.dispose();
   }
 }
 
@@ -166,8 +121,7 @@ export async function runVideoToVideo(
 /** `info()` of the package, or the error that stopped it. */
 export async function nativeInfo(): Promise<{ info?: unknown; error?: unknown }> {
   try {
-    const { api, missing } = await loadApi();
-    return { info: need(api, missing, "info")() };
+    return { info: (await loadApi()).info() };
   } catch (err) {
     return { error: err };
   }

@@ -74,8 +74,8 @@ export class FusedLora {
 
 /** Merges `patches` into the weights `lookup` returns. On failure, every weight is restored first. */
 export async function fuseLora(patches: readonly LoraPatch[], lookup: ParameterLookup, options: FuseLoraOptions = {}): Promise<FusedLora> {
-  if (!Array.isArray(patches)) throw invalidParameter("patches", "an array of LoRA patches (from parseLora)", patches);
-  if (typeof lookup !== "function") throw invalidParameter("lookup", "a function (component, parameter) => Tensor", lookup);
+  if (!Array.isArray(patches)) throw invalidParameter("patches", "an array of LoRA patches (from parseLora)", patches, "type");
+  if (typeof lookup !== "function") throw invalidParameter("lookup", "a function (component, parameter) => Tensor", lookup, "type");
   const userScale = options.scale === undefined ? 1 : expectNumber(options.scale, "options.scale");
   const backups: Backup[] = [];
   try {

@@ -47,10 +47,10 @@ export function parseLora(file: SafetensorsFile, parameterNames: LoraParameterNa
 /** Like `parseLora`, also saying which formats the file uses and what was skipped. */
 export function analyzeLora(file: SafetensorsFile, parameterNames: LoraParameterNames, options: ParseLoraOptions = {}): LoraAnalysis {
   if (file === null || typeof file !== "object" || !(file.tensors instanceof Map)) {
-    throw invalidParameter("file", "a SafetensorsFile (from readSafetensors)", file);
+    throw invalidParameter("file", "a SafetensorsFile (from readSafetensors)", file, "type");
   }
   const indexes = buildIndexes(parameterNames);
-  if (options === null || typeof options !== "object") throw invalidParameter("options", "an object", options);
+  if (options === null || typeof options !== "object") throw invalidParameter("options", "an object", options, "type");
   const strict = options.strict === undefined ? true : expectBoolean(options.strict, "options.strict");
   const source = options.source === undefined ? "LoRA file" : expectString(options.source, "options.source");
 
@@ -87,12 +87,12 @@ export function analyzeLora(file: SafetensorsFile, parameterNames: LoraParameter
 
 function buildIndexes(parameterNames: LoraParameterNames): Record<LoraComponent, ParameterIndex> {
   if (parameterNames === null || typeof parameterNames !== "object") {
-    throw invalidParameter("parameterNames", "an object { unet: string[], text_encoder: string[] }", parameterNames);
+    throw invalidParameter("parameterNames", "an object { unet: string[], text_encoder: string[] }", parameterNames, "type");
   }
   const index = (component: LoraComponent) => {
     const names = parameterNames[component] ?? [];
     if (!Array.isArray(names) || names.some((n) => typeof n !== "string")) {
-      throw invalidParameter(`parameterNames.${component}`, "an array of parameter names", names);
+      throw invalidParameter(`parameterNames.${component}`, "an array of parameter names", names, "type");
     }
     return new ParameterIndex(component, names);
   };

@@ -1,8 +1,9 @@
 /**
  * Reads a torchvid model folder (what `torchvid convert` writes): manifest.json, the TorchScript
  * files, tokenizer/, scheduler/ and configs/. Every problem is a ModelFormatError that names the
- * file and the fix. Loaded modules are cached per (file, device, dtype), so loading the same
- * folder twice shares memory.
+ * file and the fix. Every load reads the files again: two pipelines loaded from one folder own
+ * separate weights, so a LoRA or chunking change on one never reaches the other (share on
+ * purpose with `fromPipe`).
  */
 import { createHash } from "node:crypto";
 import { accessSync, constants, createReadStream, statSync, type Stats } from "node:fs";
@@ -148,12 +149,9 @@ export class ModelFolder {
     }
   }
 
-  /** Loads one component, sharing an already loaded copy of the same file, device and dtype. */
+  /** Loads one component: a module of its own (never shared with an earlier load), its weights checked against the configs. */
   async load(component: ComponentName, device: Device, dtype: DType): Promise<TorchModule> {
     const file = this.file(component);
-    const key = `${file}|${device}|${dtype}`;
-    const cached = moduleCache.get(key)?.deref();
-    if (cached && !cached.disposed) return cached;
     let module: TorchModule;
     try {
       module = await TorchModule.load(file, { device, dtype });
@@ -166,7 +164,6 @@ export class ModelFolder {
       module.dispose();
       throw err;
     }
-    moduleCache.set(key, new WeakRef(module));
     return module;
   }
 
@@ -189,4 +186,3 @@ export class ModelFolder {
   }
 }
 
-const moduleCache = new Map<string, WeakRef<TorchModule>>();

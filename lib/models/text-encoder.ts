@@ -2,12 +2,13 @@
 import type { TorchModule } from "../module.ts";
 import { Tensor } from "../tensor.ts";
 import { ModuleComponent } from "./component.ts";
+import type { WeightGate } from "./weight-gate.ts";
 
 export class CLIPTextModel extends ModuleComponent {
   readonly config: Readonly<Record<string, unknown>>;
 
-  constructor(module: TorchModule, config: Record<string, unknown>) {
-    super(module);
+  constructor(module: TorchModule, config: Record<string, unknown>, gate?: WeightGate) {
+    super(module, gate);
     this.config = config;
   }
 

@@ -1,9 +1,10 @@
 /** The exported UNet3DConditionModel: noise prediction, and forward chunking as a run-time setting. */
-import { TorchModule } from "../module.ts";
+import { onDevice, type TorchModule } from "../module.ts";
 import { Tensor } from "../tensor.ts";
 import { expectInt, expectOneOf } from "../validate.ts";
 import { ModuleComponent } from "./component.ts";
 import { explainForwardFailure } from "./forward-errors.ts";
+import type { WeightGate } from "./weight-gate.ts";
 
 export interface ForwardChunkingOptions {
   /**
@@ -20,8 +21,8 @@ export class UNet3DConditionModel extends ModuleComponent {
   readonly config: Readonly<Record<string, unknown>>;
   #chunking: { chunkSize: number; dim: 0 | 1 } | null = null;
 
-  constructor(module: TorchModule, config: Record<string, unknown>) {
-    super(module);
+  constructor(module: TorchModule, config: Record<string, unknown>, gate?: WeightGate) {
+    super(module, gate);
     this.config = config;
   }
 
@@ -57,18 +58,33 @@ export class UNet3DConditionModel extends ModuleComponent {
     }
   }
 
-  /** Runs every transformer feed-forward in chunks (diffusers `enable_forward_chunking`). */
-  enableForwardChunking(options: ForwardChunkingOptions = {}): void {
+  /**
+   * Runs every transformer feed-forward in chunks (diffusers `enable_forward_chunking`). The
+   * change waits for the generations already running on these weights (they finish unchunked)
+   * and every generation started after this call uses it; await the promise to know it is set.
+   */
+  enableForwardChunking(options: ForwardChunkingOptions = {}): Promise<void> {
     const chunkSize = options.chunkSize === undefined ? 1 : expectInt(options.chunkSize, "chunkSize", { min: 1 });
     const dim = options.dim === undefined ? 0 : (expectOneOf(String(options.dim), "dim", ["0", "1"]) === "0" ? 0 : 1);
-    this.module.setAttrAll("chunk_dim", dim);
-    this.module.setAttrAll("chunk_size", chunkSize);
     this.#chunking = { chunkSize, dim };
+    return this.#setChunkAttributes(dim, chunkSize);
   }
 
-  disableForwardChunking(): void {
-    this.module.setAttrAll("chunk_size", 0);
+  /** Turns forward chunking off (ordered like enableForwardChunking). */
+  disableForwardChunking(): Promise<void> {
     this.#chunking = null;
+    return this.#setChunkAttributes(null, 0);
+  }
+
+  // The write turn is asked for now (so calls started later see the change); the attributes are
+  // set inside a device turn, so a forward started outside generate() never sees half of them.
+  #setChunkAttributes(dim: 0 | 1 | null, chunkSize: number): Promise<void> {
+    return this.gate.write(() =>
+      onDevice(this.device, async () => {
+        if (dim !== null) await this.module.setAttrAll("chunk_dim", dim);
+        await this.module.setAttrAll("chunk_size", chunkSize);
+      }),
+    );
   }
 
   /** The active chunking, or null. */

@@ -3,15 +3,19 @@ import type { TorchModule } from "../module.ts";
 import { Tensor, disposeAll } from "../tensor.ts";
 import { TorchvidError } from "../errors.ts";
 import { ModuleComponent } from "./component.ts";
+import type { WeightGate } from "./weight-gate.ts";
 
 export class AutoencoderKL extends ModuleComponent {
   readonly config: Readonly<Record<string, unknown>>;
   readonly encoder: TorchModule;
-  /** Decode (and encode) one image at a time instead of all frames at once. */
+  /**
+   * Decode (and encode) one image at a time instead of all frames at once: the default of
+   * decode()/encode(). Pipelines pass their own setting (enableVaeSlicing) per call instead.
+   */
   useSlicing = false;
 
-  constructor(encoder: TorchModule, decoder: TorchModule, config: Record<string, unknown>) {
-    super(decoder);
+  constructor(encoder: TorchModule, decoder: TorchModule, config: Record<string, unknown>, gate?: WeightGate) {
+    super(decoder, gate);
     this.encoder = encoder;
     this.config = config;
   }
@@ -33,15 +37,15 @@ export class AutoencoderKL extends ModuleComponent {
   }
 
   /** Decodes latents [N, 4, h, w] (already divided by the scaling factor) to images [N, 3, H, W] in ~[-1, 1]. */
-  async decode(latents: Tensor): Promise<Tensor> {
-    return this.#sliced(latents, async (z) => this.module.forwardTensor(z));
+  async decode(latents: Tensor, options: { slicing?: boolean } = {}): Promise<Tensor> {
+    return this.#sliced(latents, options.slicing ?? this.useSlicing, async (z) => this.module.forwardTensor(z));
   }
 
   /** Encodes images [N, 3, H, W] in [-1, 1] to the latent distribution's mean and std. */
-  async encode(images: Tensor): Promise<{ mean: Tensor; std: Tensor }> {
+  async encode(images: Tensor, options: { slicing?: boolean } = {}): Promise<{ mean: Tensor; std: Tensor }> {
     const means: Tensor[] = [];
     const stds: Tensor[] = [];
-    const parts = this.useSlicing ? images.chunk(images.shape[0], 0) : [images];
+    const parts = options.slicing ?? this.useSlicing ? images.chunk(images.shape[0], 0) : [images];
     try {
       for (const part of parts) {
         const out = await this.encoder.forward(part);
@@ -58,8 +62,8 @@ export class AutoencoderKL extends ModuleComponent {
     }
   }
 
-  async #sliced(input: Tensor, run: (x: Tensor) => Promise<Tensor>): Promise<Tensor> {
-    if (!this.useSlicing || input.shape[0] === 1) return run(input);
+  async #sliced(input: Tensor, slicing: boolean, run: (x: Tensor) => Promise<Tensor>): Promise<Tensor> {
+    if (!slicing || input.shape[0] === 1) return run(input);
     const parts = input.chunk(input.shape[0], 0);
     const outs: Tensor[] = [];
     try {

@@ -106,10 +106,10 @@ export function normalisePrompts(prompt: unknown, negative: unknown, hasEmbeds: 
   if (prompt !== undefined) {
     if (hasEmbeds) throw new TypeError("Pass either prompt or promptEmbeds, not both");
     prompts = typeof prompt === "string" ? [prompt] : Array.isArray(prompt) ? prompt : null;
-    if (prompts === null) throw invalidParameter("prompt", "a string or an array of strings", prompt);
+    if (prompts === null) throw invalidParameter("prompt", "a string or an array of strings", prompt, "type");
     if (prompts.length === 0) throw new RangeError("Expected at least one prompt but received an empty array");
     prompts.forEach((p, i) => {
-      if (typeof p !== "string") throw invalidParameter(`prompt[${i}]`, "a string", p);
+      if (typeof p !== "string") throw invalidParameter(`prompt[${i}]`, "a string", p, "type");
     });
   } else if (!hasEmbeds) {
     throw new TypeError("Pass a prompt (string or array of strings) or promptEmbeds");
@@ -117,9 +117,9 @@ export function normalisePrompts(prompt: unknown, negative: unknown, hasEmbeds: 
   let negatives: string[] | null = null;
   if (negative !== undefined) {
     negatives = typeof negative === "string" ? [negative] : Array.isArray(negative) ? negative : null;
-    if (negatives === null) throw invalidParameter("negativePrompt", "a string or an array of strings", negative);
+    if (negatives === null) throw invalidParameter("negativePrompt", "a string or an array of strings", negative, "type");
     negatives.forEach((p, i) => {
-      if (typeof p !== "string") throw invalidParameter(`negativePrompt[${i}]`, "a string", p);
+      if (typeof p !== "string") throw invalidParameter(`negativePrompt[${i}]`, "a string", p, "type");
     });
     if (prompts && negatives.length !== 1 && negatives.length !== prompts.length) {
       throw new RangeError(`negativePrompt has ${negatives.length} entries but prompt has ${prompts.length}: pass one, or one per prompt`);

@@ -5,7 +5,9 @@
 import { Tensor, disposeAll } from "../tensor.ts";
 import { expectNumber, invalidParameter } from "../validate.ts";
 import { assertVideo, type Video } from "../video/types.ts";
+import type { Scheduler } from "../schedulers/index.ts";
 import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
+import { stage } from "./offload.ts";
 import { checkOptionNames, type ImageInput, type LatentOutput, type VideoOutput, type VideoToVideoOptions } from "./options.ts";
 
 /** Turns the accepted inputs into one uint8/float Video of the requested size. */
@@ -22,7 +24,7 @@ async function toVideo(input: VideoToVideoOptions["video"], width: number | unde
     const data = isFloat ? new Float32Array(frames.length * w * h * 3) : new Uint8Array(frames.length * w * h * 3);
     frames.forEach((f, i) => {
       if (typeof f !== "object" || f === null || !(f.data instanceof Uint8Array || f.data instanceof Float32Array)) {
-        throw invalidParameter(`video[${i}]`, "an RGB image { width, height, data }", f);
+        throw invalidParameter(`video[${i}]`, "an RGB image { width, height, data }", f, "type");
       }
       if (f.width !== w || f.height !== h || f.data.length !== w * h * 3) {
         throw new RangeError(`video[${i}] is ${f.width}x${f.height} with ${f.data.length} values; every frame must be ${w}x${h} RGB (${w * h * 3} values)`);
@@ -47,8 +49,12 @@ export class VideoToVideoSDPipeline extends VideoDiffusionPipeline {
     return new VideoToVideoSDPipeline(await loadComponents(dir, options));
   }
 
-  /** A video-to-video pipeline over the components another pipeline already loaded (no reload, no copy). */
+  /**
+   * A video-to-video pipeline over the weights another pipeline already loaded (no reload, no
+   * copy): LoRA and chunking changes apply to both; the weights are freed when both are disposed.
+   */
   static fromPipe(pipe: VideoDiffusionPipeline): VideoToVideoSDPipeline {
+    if (pipe.disposed) throw new TypeError("fromPipe() was given a disposed pipeline: load one with fromPretrained()");
     const copy = new VideoToVideoSDPipeline(pipe.components);
     copy.scheduler = cloneScheduler(pipe.scheduler);
     return copy;
@@ -57,6 +63,7 @@ export class VideoToVideoSDPipeline extends VideoDiffusionPipeline {
   generate(options: VideoToVideoOptions & { outputType: "latent" }): Promise<LatentOutput>;
   generate(options: VideoToVideoOptions): Promise<VideoOutput>;
   async generate(options: VideoToVideoOptions): Promise<VideoOutput | LatentOutput> {
+    this.checkLive();
     // 1. Check inputs.
     if (typeof options !== "object" || options === null) throw new TypeError("generate() takes an options object, e.g. { prompt, video }");
     checkOptionNames(options);
@@ -67,17 +74,22 @@ export class VideoToVideoSDPipeline extends VideoDiffusionPipeline {
     if (common.batch !== 1) throw new RangeError(`video-to-video re-renders one video: pass one prompt and numVideosPerPrompt 1 (got a batch of ${common.batch})`);
     const strength = expectNumber(options.strength ?? 0.6, "strength");
     if (!(strength > 0 && strength <= 1)) throw new RangeError(`Expected strength in (0, 1] but received ${strength}`);
-    const video = await toVideo(options.video, options.width, options.height);
-    this.checkSize(video.height, "height");
-    this.checkSize(video.width, "width");
     const generator = resolveGenerators(options, common.batch);
 
-    // 2-8. Prompts; strength picks where on the schedule the encoded video is noised to; denoise; decode.
-    return this.run(options, common, generator, async () => {
-      this.scheduler.setTimesteps(common.numInferenceSteps);
-      const chosen = this.scheduler.getTimestepsForStrength(common.numInferenceSteps, strength);
-      this.scheduler.setBeginIndex(chosen.beginIndex);
-      return { latents: await this.prepareLatents(video, chosen.latentTimestep, generator), timesteps: chosen.timesteps };
+    // 2-8. Prompts; strength picks where on the schedule the encoded video is noised to; denoise;
+    // decode (on this call's own copy of the scheduler, taken now).
+    return this.withCall(async (call) => {
+      const video = await toVideo(options.video, options.width, options.height);
+      this.checkSize(video.height, "height");
+      this.checkSize(video.width, "width");
+      return this.run(call, options, common, generator, async () => {
+        const scheduler = call.scheduler;
+        scheduler.setTimesteps(common.numInferenceSteps);
+        const chosen = scheduler.getTimestepsForStrength(common.numInferenceSteps, strength);
+        scheduler.setBeginIndex(chosen.beginIndex);
+        await stage(this, this.vae, call.offload);
+        return { latents: await this.prepareLatents(video, chosen.latentTimestep, generator, scheduler, call.vaeSlicing), timesteps: chosen.timesteps };
+      });
     });
   }
 
@@ -96,18 +108,25 @@ export class VideoToVideoSDPipeline extends VideoDiffusionPipeline {
   }
 
   /** diffusers' prepare_latents for video-to-video: VAE posterior sample x scaling factor, then add_noise. */
-  async prepareLatents(video: Video, timestep: number, generator: Parameters<typeof randnTensor>[1]): Promise<Tensor> {
-    const pixels = await this.preprocess(video);
+  async prepareLatents(
+    video: Video,
+    timestep: number,
+    generator: Parameters<typeof randnTensor>[1],
+    scheduler: Scheduler = this.scheduler,
+    slicing = this.vaeSlicing,
+  ): Promise<Tensor> {
+        const pixels = await this.preprocess(video);
     const [b, c, f, H, W] = pixels.shape;
     const frames = pixels.permute([0, 2, 1, 3, 4]).reshape([b * f, c, H, W]);
-    await this.stage(this.vae);
-    const { mean, std } = await this.vae.encode(frames);
+    // generate() staged the VAE already (offload moves the others away); a direct call needs it here.
+    await this.vae.to(this.device);
+    const { mean, std } = await this.vae.encode(frames, { slicing });
     const posteriorNoise = await randnTensor(mean.shape, generator, this.device);
     const spread = std.mul(posteriorNoise);
     const sample = mean.add(spread);
     const init = sample.mul(this.vae.scalingFactor);
     const noise = await randnTensor(init.shape, generator, this.device);
-    const noised = this.scheduler.addNoise(init, noise, timestep);
+    const noised = scheduler.addNoise(init, noise, timestep);
     const [, lc, lh, lw] = noised.shape;
     const latents = noised.reshape([b, f, lc, lh, lw]).permute([0, 2, 1, 3, 4]).contiguous();
     disposeAll(pixels, frames, mean, std, posteriorNoise, spread, sample, init, noise, noised);

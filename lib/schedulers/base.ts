@@ -11,6 +11,7 @@
  * - the effective `config` lists every key of this scheduler (defaulted ones too), its
  *   `_use_default_values`, and the ignored keys of the source config (as diffusers keeps them).
  */
+import { TorchvidError } from "../errors.ts";
 import type { Generator, Tensor } from "../tensor.ts";
 import { expectInt, expectNumber, invalidParameter } from "../validate.ts";
 import { expectSameShape, expectTensor, isTensor, tensorClassOf } from "./ops.ts";
@@ -51,6 +52,12 @@ export interface StepOptions {
   noise?: Tensor;
   /** DDIM only: the weight of the noise (0 = deterministic DDIM, 1 = DDPM-like). Defaults to 0. */
   eta?: number;
+  /**
+   * The caller gives up `sample`: a scheduler may write the previous sample into it and return
+   * it instead of a new tensor (fewer allocations per step). Ignored by schedulers that keep the
+   * sample. Defaults to false.
+   */
+  inPlace?: boolean;
 }
 
 export interface SetTimestepsOptions {
@@ -152,7 +159,7 @@ function checkValue(className: string, key: string, kind: KeyKind, value: unknow
       }
       return expectNumber(value, name, { min: kind.min, max: kind.max });
     case "bool":
-      if (typeof value !== "boolean") throw invalidParameter(name, "a boolean", value);
+      if (typeof value !== "boolean") throw invalidParameter(name, "a boolean", value, "type");
       return value;
     case "enum":
       if (value === null && kind.nullable) return null;
@@ -163,7 +170,7 @@ function checkValue(className: string, key: string, kind: KeyKind, value: unknow
       return value;
     case "numbers":
       if (value === null && kind.nullable) return null;
-      if (!Array.isArray(value)) throw invalidParameter(name, kind.nullable ? "an array of numbers or null" : "an array of numbers", value);
+      if (!Array.isArray(value)) throw invalidParameter(name, kind.nullable ? "an array of numbers or null" : "an array of numbers", value, "type");
       return value.map((v, i) => (kind.int ? expectInt(v, `${name}[${i}]`) : expectNumber(v, `${name}[${i}]`)));
     case "any":
       return value as ConfigValue;
@@ -206,7 +213,7 @@ export abstract class Scheduler {
    */
   constructor(config: Record<string, unknown> = {}) {
     const cls = this.constructor as SchedulerClass;
-    if (!isPlainObject(config)) throw invalidParameter("config", "an object", config);
+    if (!isPlainObject(config)) throw invalidParameter("config", "an object", config, "type");
     const spec = cls.configSpec;
     const effective: Record<string, unknown> = {};
     const defaulted: string[] = [];
@@ -235,8 +242,8 @@ export abstract class Scheduler {
    * `XScheduler.from_config(config, **overrides)`.
    */
   static fromConfig<T extends Scheduler>(this: SchedulerClass<T>, config: Record<string, unknown>, overrides: Record<string, unknown> = {}): T {
-    if (!isPlainObject(config)) throw invalidParameter("config", "a scheduler config object", config);
-    if (!isPlainObject(overrides)) throw invalidParameter("overrides", "an object", overrides);
+    if (!isPlainObject(config)) throw invalidParameter("config", "a scheduler config object", config, "type");
+    if (!isPlainObject(overrides)) throw invalidParameter("overrides", "an object", overrides, "type");
     const spec = this.configSpec;
     for (const key of Object.keys(overrides)) {
       if (!(key in spec)) {
@@ -311,7 +318,7 @@ export abstract class Scheduler {
   /** Checks numInferenceSteps against the training schedule. */
   protected checkNumSteps(n: unknown): number {
     const N = this.numTrainTimesteps;
-    if (typeof n !== "number" || !Number.isInteger(n)) throw invalidParameter("numInferenceSteps", "an integer", n);
+    if (typeof n !== "number" || !Number.isInteger(n)) throw invalidParameter("numInferenceSteps", "an integer", n, typeof n === "number" ? "range" : "type");
     if (n < 1 || n > N) {
       throw new RangeError(
         `Expected numInferenceSteps between 1 and num_train_timesteps (${N}) for ${this.className} but received ${n}: the model was trained with ${N} timesteps at most`,
@@ -321,7 +328,7 @@ export abstract class Scheduler {
   }
 
   protected checkStrength(strength: unknown): number {
-    if (typeof strength !== "number" || Number.isNaN(strength)) throw invalidParameter("strength", "a number", strength);
+    if (typeof strength !== "number" || Number.isNaN(strength)) throw invalidParameter("strength", "a number", strength, typeof strength === "number" ? "range" : "type");
     if (!(strength > 0 && strength <= 1)) throw new RangeError(`Expected strength in (0, 1] but received ${strength}: 1 re-noises the whole video, values near 0 keep it`);
     return strength;
   }
@@ -383,8 +390,21 @@ export abstract class Scheduler {
     return sample;
   }
 
-  /** One denoising step: returns the previous (less noisy) sample, a new tensor the caller owns. */
+  /**
+   * One denoising step: returns the previous (less noisy) sample, a new tensor the caller owns
+   * (or `sample` itself, updated, when `options.inPlace` allows it).
+   */
   abstract step(modelOutput: Tensor, timestep: number, sample: Tensor, options?: StepOptions): Tensor;
+
+  /**
+   * Whether step() with these options works element by element (no noise drawn, no per-row
+   * thresholding): then a pipeline may pass its tensors in any layout, e.g. the UNet's
+   * [B, C, F, h, w] instead of diffusers' [B*F, C, h, w], and skip two copies per step. False
+   * unless a scheduler says otherwise.
+   */
+  stepIsElementwise(_options: StepOptions = {}): boolean {
+    return false;
+  }
 
   /** The (sqrt(alpha), sqrt(1 - alpha)) pair that noises a clean sample to `timestep`. */
   protected abstract noiseCoefficients(timestep: number, index: number): [number, number];
@@ -398,7 +418,7 @@ export abstract class Scheduler {
     expectTensor(noise, "noise");
     expectSameShape(noise, original, "noise", "original");
     const ts = typeof timesteps === "number" ? [timesteps] : timesteps;
-    if (!Array.isArray(ts) || ts.length === 0) throw invalidParameter("timesteps", "a timestep or a non-empty array of timesteps", timesteps);
+    if (!Array.isArray(ts) || ts.length === 0) throw invalidParameter("timesteps", "a timestep or a non-empty array of timesteps", timesteps, Array.isArray(ts) ? "range" : "type");
     ts.forEach((t, i) => expectNumber(t, `timesteps[${i}]`));
     const coefs = ts.map((t, i) => this.noiseCoefficients(t, i));
     const allSame = coefs.every(([a, b]) => a === coefs[0][0] && b === coefs[0][1]);
@@ -418,7 +438,7 @@ export abstract class Scheduler {
   }
 
   protected requireSchedule(): void {
-    if (this.numInferenceSteps === null) throw new Error(`${this.className}: call setTimesteps(numInferenceSteps) before step()`);
+    if (this.numInferenceSteps === null) throw new TorchvidError("ERR_TORCHVID_STATE", `${this.className}: call setTimesteps(numInferenceSteps) before step()`);
   }
 
   protected checkStepArgs(modelOutput: Tensor, timestep: number, sample: Tensor): void {

@@ -9,7 +9,7 @@ import { AlphaScheduler } from "./alpha-base.ts";
 import { type ConfigSpec, registerSpec, type Scheduler, type StepOptions } from "./base.ts";
 import { betaKeys, K, PREDICTION_TYPES, thresholdingKeys } from "./keys.ts";
 import { f32, type TimestepSpacing } from "./math.ts";
-import { lincomb, release, stepNoise, thresholdSample } from "./ops.ts";
+import { lincombInto, release, stepNoise, thresholdSample } from "./ops.ts";
 
 export interface DDIMConfig {
   num_train_timesteps?: number;
@@ -126,19 +126,23 @@ export class DDIMScheduler extends AlphaScheduler {
     const std = f32(eta * f32(Math.sqrt(variance)));
     const dirCoef = f32(Math.sqrt(f32(f32(1 - ap) - f32(std * std))));
     const sap = f32(Math.sqrt(ap));
-    let prevSample = lincomb([
+    // Written into x0 (a new tensor of this step): the same floats as a lincomb, one tensor fewer.
+    const prevSample = lincombInto(x0, [
       [sap, x0],
       [dirCoef, eps as Tensor],
     ]);
     if (eta > 0) {
       const { noise, owned } = stepNoise(modelOutput, options);
-      const withNoise = prevSample.axpby(1, f32(f32(Math.sqrt(variance)) * eta), noise);
-      prevSample.dispose();
+      prevSample.axpbyInPlace(1, f32(f32(Math.sqrt(variance)) * eta), noise);
       if (owned) noise.dispose();
-      prevSample = withNoise;
     }
-    release([modelOutput, sample], x0, eps ?? undefined);
+    release([modelOutput, sample, prevSample], x0, eps ?? undefined);
     return prevSample;
+  }
+
+  /** Deterministic DDIM (eta 0) without dynamic thresholding is element by element. */
+  override stepIsElementwise(options: StepOptions = {}): boolean {
+    return !(typeof options.eta === "number" && options.eta > 0) && this.config.thresholding !== true;
   }
 }
 registerSpec(DDIMScheduler.className, DDIMScheduler.configSpec);

@@ -9,7 +9,7 @@ import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { betaKeys, K, thresholdingKeys } from "./keys.ts";
 import { f32, type TimestepSpacing, trainingSchedule } from "./math.ts";
 import { alphaSigma, lambdaOf, MultistepScheduler, multistepSchedule } from "./multistep-base.ts";
-import { castLike, lincomb, release, stepNoise, thresholdSample, upcast } from "./ops.ts";
+import { castLike, lincomb, lincombInto, release, stepNoise, thresholdSample, upcast } from "./ops.ts";
 
 export interface DPMSolverMultistepConfig {
   num_train_timesteps?: number;
@@ -135,10 +135,12 @@ export class DPMSolverMultistepScheduler extends MultistepScheduler {
     const sde = String(c.algorithm_type).startsWith("sde-");
     const drawn = sde ? stepNoise(x, options) : null;
     const noise = drawn?.noise ?? null;
+    // The solver keeps model outputs, never the sample: with inPlace the update goes into it.
+    const into = options.inPlace === true && x === sample ? x : null;
     let prev: Tensor;
-    if (order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal) prev = this.firstOrder(converted, x, noise);
-    else if (order === 2 || this.lowerOrderNums < 2 || lowerOrderSecond) prev = this.secondOrder(x, noise);
-    else prev = this.thirdOrder(x);
+    if (order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal) prev = this.firstOrder(converted, x, noise, into);
+    else if (order === 2 || this.lowerOrderNums < 2 || lowerOrderSecond) prev = this.secondOrder(x, noise, into);
+    else prev = this.thirdOrder(x, into);
     if (drawn?.owned) drawn.noise.dispose();
     if (x !== sample) x.dispose();
     prev = castLike(prev, modelOutput);
@@ -146,24 +148,37 @@ export class DPMSolverMultistepScheduler extends MultistepScheduler {
     return prev;
   }
 
-  private firstOrder(m0: Tensor, sample: Tensor, noise: Tensor | null): Tensor {
+  /** Deterministic solvers (not sde-*) without dynamic thresholding are element by element. */
+  override stepIsElementwise(_options: StepOptions = {}): boolean {
+    return !String(this.config.algorithm_type).startsWith("sde-") && this.config.thresholding !== true;
+  }
+
+  /** a*sample + b*m0 (axpby's floats), into `into` (which is `sample`) when given. */
+  private axpbyMaybeInPlace(sample: Tensor, a: number, b: number, m0: Tensor, into: Tensor | null): Tensor {
+    if (!into) return sample.axpby(a, b, m0);
+    into.axpbyInPlace(a, b, m0);
+    return into;
+  }
+
+  private firstOrder(m0: Tensor, sample: Tensor, noise: Tensor | null, into: Tensor | null): Tensor {
     const i = this.stepIndexValue as number;
     const t = this.at(i + 1);
     const s = this.at(i);
     const h = t.lambda - s.lambda;
+    const combine = (terms: [number, Tensor][]) => (into ? lincombInto(into, terms) : lincomb(terms));
     switch (this.config.algorithm_type) {
       case "dpmsolver++":
-        return sample.axpby(t.sigma / s.sigma, -(t.alpha * (Math.exp(-h) - 1.0)), m0);
+        return this.axpbyMaybeInPlace(sample, t.sigma / s.sigma, -(t.alpha * (Math.exp(-h) - 1.0)), m0, into);
       case "dpmsolver":
-        return sample.axpby(t.alpha / s.alpha, -(t.sigma * (Math.exp(h) - 1.0)), m0);
+        return this.axpbyMaybeInPlace(sample, t.alpha / s.alpha, -(t.sigma * (Math.exp(h) - 1.0)), m0, into);
       case "sde-dpmsolver++":
-        return lincomb([
+        return combine([
           [(t.sigma / s.sigma) * Math.exp(-h), sample],
           [t.alpha * (1 - Math.exp(-2.0 * h)), m0],
           [t.sigma * Math.sqrt(1.0 - Math.exp(-2.0 * h)), noise as Tensor],
         ]);
       default:
-        return lincomb([
+        return combine([
           [t.alpha / s.alpha, sample],
           [-2.0 * (t.sigma * (Math.exp(h) - 1.0)), m0],
           [t.sigma * Math.sqrt(Math.exp(2 * h) - 1.0), noise as Tensor],
@@ -171,7 +186,7 @@ export class DPMSolverMultistepScheduler extends MultistepScheduler {
     }
   }
 
-  private secondOrder(sample: Tensor, noise: Tensor | null): Tensor {
+  private secondOrder(sample: Tensor, noise: Tensor | null, into: Tensor | null): Tensor {
     const i = this.stepIndexValue as number;
     const order = this.modelOutputs.length;
     const m0 = this.modelOutputs[order - 1] as Tensor;
@@ -218,12 +233,12 @@ export class DPMSolverMultistepScheduler extends MultistepScheduler {
       [d, D1],
     ];
     if (z !== 0 && noise) terms.push([z, noise]);
-    const out = lincomb(terms);
+    const out = into ? lincombInto(into, terms) : lincomb(terms);
     D1.dispose();
     return out;
   }
 
-  private thirdOrder(sample: Tensor): Tensor {
+  private thirdOrder(sample: Tensor, into: Tensor | null): Tensor {
     const i = this.stepIndexValue as number;
     const order = this.modelOutputs.length;
     const m0 = this.modelOutputs[order - 1] as Tensor;
@@ -243,16 +258,17 @@ export class DPMSolverMultistepScheduler extends MultistepScheduler {
     const diff = D1_0.sub(D1_1);
     const D1 = D1_0.axpby(1, r0 / (r0 + r1), diff);
     const D2 = diff.mul(1 / (r0 + r1));
+    const combine = (terms: [number, Tensor][]) => (into ? lincombInto(into, terms) : lincomb(terms));
     let out: Tensor;
     if (this.config.algorithm_type === "dpmsolver++") {
-      out = lincomb([
+      out = combine([
         [t.sigma / s0.sigma, sample],
         [-(t.alpha * (Math.exp(-h) - 1.0)), m0],
         [t.alpha * ((Math.exp(-h) - 1.0) / h + 1.0), D1],
         [-(t.alpha * ((Math.exp(-h) - 1.0 + h) / h ** 2 - 0.5)), D2],
       ]);
     } else if (this.config.algorithm_type === "dpmsolver") {
-      out = lincomb([
+      out = combine([
         [t.alpha / s0.alpha, sample],
         [-(t.sigma * (Math.exp(h) - 1.0)), m0],
         [-(t.sigma * ((Math.exp(h) - 1.0) / h - 1.0)), D1],

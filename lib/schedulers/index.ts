@@ -75,14 +75,14 @@ export type SchedulerName = keyof typeof SCHEDULER_NAMES;
 export function schedulerFromName(name: SchedulerName, baseConfig: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}): Scheduler {
   const cls = Object.hasOwn(SCHEDULER_NAMES, name) ? SCHEDULER_NAMES[name] : undefined;
   if (cls === undefined) {
-    throw invalidParameter("scheduler name", `one of ${Object.keys(SCHEDULER_NAMES).map((n) => JSON.stringify(n)).join(", ")}`, name);
+    throw invalidParameter("scheduler name", `one of ${Object.keys(SCHEDULER_NAMES).map((n) => JSON.stringify(n)).join(", ")}`, name, typeof name === "string" ? "range" : "type");
   }
   return (cls as SchedulerClass).fromConfig(baseConfig, overrides);
 }
 
 /** The scheduler a diffusers config names in `_class_name` (e.g. a model's scheduler_config.json). */
 export function schedulerFromConfig(config: Record<string, unknown>, overrides: Record<string, unknown> = {}): Scheduler {
-  if (!isPlainObject(config)) throw invalidParameter("config", "a scheduler config object", config);
+  if (!isPlainObject(config)) throw invalidParameter("config", "a scheduler config object", config, "type");
   const name = config._class_name;
   const cls = typeof name === "string" && Object.hasOwn(SCHEDULER_CLASSES, name) ? SCHEDULER_CLASSES[name as keyof typeof SCHEDULER_CLASSES] : undefined;
   if (cls === undefined) {

@@ -3,6 +3,7 @@
  * schedule, alpha / sigma / lambda at a step, the diffusers convert_model_output forms, the
  * window of the last `solver_order` converted model outputs, and index / noise lookups.
  */
+import { TorchvidError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { Scheduler } from "./base.ts";
 import { f32, interpIndex, karrasSigmas, npArange, npLinspace, roundHalfEven, sigmasOf, sigmaToT, spacedTimesteps, type TimestepSpacing } from "./math.ts";
@@ -139,7 +140,7 @@ export abstract class MultistepScheduler extends Scheduler {
   }
 
   protected noiseCoefficients(t: number): [number, number] {
-    if (this.numInferenceSteps === null) throw new Error(`${this.className}: call setTimesteps before addNoise`);
+    if (this.numInferenceSteps === null) throw new TorchvidError("ERR_TORCHVID_STATE", `${this.className}: call setTimesteps before addNoise`);
     // diffusers: no begin index -> look t up; else the current step (noise added mid-run, inpainting) or the begin index.
     const idx = this.beginIndexValue === null ? this.indexForTimestep(t) : (this.stepIndexValue ?? this.beginIndexValue);
     return alphaSigma(this.sigmas[idx]);

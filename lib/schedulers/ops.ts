@@ -18,7 +18,7 @@ export function isTensor(x: unknown): x is Tensor {
 }
 
 export function expectTensor(x: unknown, name: string): Tensor {
-  if (!isTensor(x)) throw invalidParameter(name, "a Tensor", x);
+  if (!isTensor(x)) throw invalidParameter(name, "a Tensor", x, "type");
   return x;
 }
 
@@ -54,6 +54,25 @@ export function lincomb(terms: readonly (readonly [number, Tensor])[]): Tensor {
     acc = next;
   }
   return acc;
+}
+
+/**
+ * lincomb(terms) written into `target`, which must be the tensor of the first term: the same
+ * operations in the same order as lincomb (so the same floats), without a new tensor. Returns
+ * `target`, or lincomb's new tensor when `target`'s coefficient is zero (it is then unused).
+ */
+export function lincombInto(target: Tensor, terms: readonly (readonly [number, Tensor])[]): Tensor {
+  if (terms[0]?.[1] !== target) throw new RangeError("lincombInto: the first term must be the target tensor");
+  const live = terms.filter(([c]) => c !== 0);
+  if (live.length > 0 && live[0][1] !== target) return lincomb(terms);
+  const use = live.length > 0 ? live : terms.slice(0, 1);
+  if (use.length === 1) {
+    target.mulInPlace(use[0][0]);
+    return target;
+  }
+  target.axpbyInPlace(use[0][0], use[1][0], use[1][1]);
+  for (let i = 2; i < use.length; i++) target.axpbyInPlace(1, use[i][0], use[i][1]);
+  return target;
 }
 
 export interface NoiseOptions {

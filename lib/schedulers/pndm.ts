@@ -3,6 +3,7 @@
  * scheduling_pndm.py: Runge-Kutta warm-up steps (PRK) then linear multistep (PLMS), or PLMS only
  * with skip_prk_steps.
  */
+import { TorchvidError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { AlphaScheduler } from "./alpha-base.ts";
 import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
@@ -143,7 +144,7 @@ export class PNDMScheduler extends AlphaScheduler {
     const n = this.numInferenceSteps as number;
     const N = this.numTrainTimesteps;
     if (!this.config.skip_prk_steps && this.ets.length < 3) {
-      throw new Error(`${this.className}: PLMS needs the 3 model outputs of the PRK warm-up: run the PRK steps first (or set skip_prk_steps: true)`);
+      throw new TorchvidError("ERR_TORCHVID_STATE", `${this.className}: PLMS needs the 3 model outputs of the PRK warm-up: run the PRK steps first (or set skip_prk_steps: true)`);
     }
     let t = timestep;
     let prevT = t - Math.floor(N / n);

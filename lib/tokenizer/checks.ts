@@ -1,12 +1,11 @@
 /**
- * Type checks that always throw TypeError. validate.ts's `invalidParameter` reports a number as
- * a RangeError (its convention for out-of-range numbers); a prompt or options object of the
- * wrong type is a TypeError whatever was passed. The message wording stays the shared one.
+ * Type checks that always throw TypeError: a prompt or options object of the wrong type is a
+ * TypeError whatever was passed. The message wording is validate.ts's shared one.
  */
 import { invalidParameter } from "../validate.ts";
 
 export function wrongType(name: string, expected: string, actual: unknown): TypeError {
-  return new TypeError(invalidParameter(name, expected, actual).message);
+  return invalidParameter(name, expected, actual, "type");
 }
 
 export function expectText(value: unknown, name: string): string {

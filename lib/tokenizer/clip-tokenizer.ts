@@ -115,7 +115,7 @@ export class CLIPTokenizer {
     const { skipSpecialTokens = false, cleanUpTokenizationSpaces = true } = options;
     let joined = "";
     ids.forEach((id, i) => {
-      if (!Number.isInteger(id)) throw invalidParameter(`ids[${i}]`, "an integer token id", id);
+      if (!Number.isInteger(id)) throw invalidParameter(`ids[${i}]`, "an integer token id", id, typeof id === "number" ? "range" : "type");
       if (skipSpecialTokens && this.#specialIds.has(id)) return;
       joined += this.#idToToken.get(id) ?? "";
     });

@@ -51,7 +51,7 @@ export function resolveEncodeOptions(options: unknown, modelMaxLength: number): 
   let resolvedPadding: ResolvedEncodeOptions["padding"];
   if (padding === true || padding === "longest") resolvedPadding = "longest";
   else if (padding === false || padding === "max_length") resolvedPadding = padding;
-  else throw invalidParameter("options.padding", `"max_length", "longest", true or false`, padding);
+  else throw invalidParameter("options.padding", `"max_length", "longest", true or false`, padding, typeof padding === "string" ? "range" : "type");
   return {
     padding: resolvedPadding,
     // Room for bos and eos is the least a sequence needs.

@@ -3,6 +3,7 @@
  */
 
 import sharp from "sharp";
+import { TorchvidError } from "../errors.ts";
 import { expectInt, expectOneOf } from "../validate.ts";
 import { assertVideo, frameSize, type FloatVideo, type Uint8Video, type Video } from "./types.ts";
 
@@ -96,7 +97,7 @@ export async function resizeFrame(
     .raw()
     .toBuffer({ resolveWithObject: true });
   if (info.width !== toWidth || info.height !== toHeight || info.channels !== 3) {
-    throw new Error(`sharp returned a ${info.width}x${info.height}x${info.channels} frame, expected ${toWidth}x${toHeight}x3`);
+    throw new TorchvidError("ERR_TORCHVID_VIDEO", `sharp returned a ${info.width}x${info.height}x${info.channels} frame, expected ${toWidth}x${toHeight}x3`);
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.length);
 }

@@ -117,8 +117,8 @@ export async function exportToVideo(video: Video, path: string, options: ExportV
   const format = containerOf(path);
   const fps = resolveFps(options.fps, video);
   const codec = expectOneOf(options.codec ?? (format === "webm" ? "vp9" : "h264"), "codec", VIDEO_CODECS);
-  if (format === "webm" && codec !== "vp9") throw invalidParameter("codec", `"vp9" for a .webm file`, codec);
-  if (format === "mp4" && codec === "vp9") throw invalidParameter("codec", `"h264" or "h265" for a .mp4 file`, codec);
+  if (format === "webm" && codec !== "vp9") throw invalidParameter("codec", `"vp9" for a .webm file`, codec, "range");
+  if (format === "mp4" && codec === "vp9") throw invalidParameter("codec", `"h264" or "h265" for a .mp4 file`, codec, "range");
   const crf = expectInt(options.crf ?? (codec === "vp9" ? 31 : 18), "crf", { min: 0, max: codec === "vp9" ? 63 : 51 });
   const needsEven = codec !== "vp9";
   const width = needsEven ? video.width + (video.width % 2) : video.width;
@@ -203,7 +203,7 @@ export function formatFrameName(pattern: string, index: number): string {
 function checkPattern(pattern: string): string {
   expectString(pattern, "pattern");
   if ((pattern.match(/%0?\d*d/g) ?? []).length !== 1 || pattern.includes("/") || pattern.includes(sep)) {
-    throw invalidParameter("pattern", 'a file name with one %d or %0Nd (e.g. "frame_%04d.png")', pattern);
+    throw invalidParameter("pattern", 'a file name with one %d or %0Nd (e.g. "frame_%04d.png")', pattern, typeof pattern === "string" ? "range" : "type");
   }
   return pattern;
 }
@@ -273,7 +273,7 @@ export type OutputTarget =
  */
 export function outputTarget(path: string): OutputTarget {
   expectString(path, "path");
-  if (path === "") throw invalidParameter("path", "a file or folder path", path);
+  if (path === "") throw invalidParameter("path", "a file or folder path", path, "range");
   const ext = extname(path).toLowerCase();
   const isDir = path.endsWith("/") || path.endsWith(sep) || (existsSync(path) && statSync(path).isDirectory());
   if (isDir || ext === "") return { kind: "frames", dir: path };

@@ -38,14 +38,14 @@ export interface VideoProgress {
 
 /** Throws a TypeError / RangeError naming `name` unless `video` is a well-formed Video. */
 export function assertVideo(video: unknown, name = "video"): asserts video is Video {
-  if (typeof video !== "object" || video === null) throw invalidParameter(name, "a Video object { numFrames, height, width, data }", video);
+  if (typeof video !== "object" || video === null) throw invalidParameter(name, "a Video object { numFrames, height, width, data }", video, "type");
   const v = video as Partial<Video>;
   for (const key of ["numFrames", "height", "width"] as const) {
     const n = v[key];
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 1) throw invalidParameter(`${name}.${key}`, "a positive integer", n);
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 1) throw invalidParameter(`${name}.${key}`, "a positive integer", n, typeof n === "number" ? "range" : "type");
   }
   if (!(v.data instanceof Uint8Array) && !(v.data instanceof Float32Array)) {
-    throw invalidParameter(`${name}.data`, "a Uint8Array or Float32Array", v.data);
+    throw invalidParameter(`${name}.data`, "a Uint8Array or Float32Array", v.data, "type");
   }
   const expected = v.numFrames! * v.height! * v.width! * 3;
   if (v.data.length !== expected) {
@@ -53,7 +53,7 @@ export function assertVideo(video: unknown, name = "video"): asserts video is Vi
       `Expected ${name}.data of length ${expected} (numFrames ${v.numFrames} x height ${v.height} x width ${v.width} x 3) but received length ${v.data.length}`,
     );
   }
-  if (v.fps !== undefined && (typeof v.fps !== "number" || !(v.fps > 0))) throw invalidParameter(`${name}.fps`, "a positive number", v.fps);
+  if (v.fps !== undefined && (typeof v.fps !== "number" || !(v.fps > 0))) throw invalidParameter(`${name}.fps`, "a positive number", v.fps, typeof v.fps === "number" ? "range" : "type");
 }
 
 /** Bytes (uint8) or values (float) in one frame. */

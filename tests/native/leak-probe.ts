@@ -3,12 +3,15 @@
 // Prints one JSON line: RSS growth in MiB per scenario.
 import { join } from "node:path";
 import { TorchModule } from "../../lib/module.ts";
+import { native } from "../../lib/native.ts";
 import { Tensor } from "../../lib/tensor.ts";
 
 const MiB = 1024 * 1024;
 const gc = (globalThis as { gc?: () => void }).gc!;
 const rss = () => {
   gc();
+  // The caching CPU allocator keeps freed blocks for reuse: hand them back so RSS is live memory.
+  native().emptyCache();
   return process.memoryUsage().rss;
 };
 

@@ -58,6 +58,15 @@ class Slow(torch.nn.Module):
         return x
 
 
+class Allocates(torch.nn.Module):
+    """Allocates n floats in the middle of its forward: a huge n is an out-of-memory part way through."""
+
+    def forward(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        y = x * 2
+        scratch = torch.zeros([n])
+        return y + scratch[:1].sum()
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(1234)
@@ -66,6 +75,7 @@ def main(out):
     torch.jit.script(Switchable()).save(os.path.join(out, "switchable.pt"))
     torch.jit.script(Pair()).save(os.path.join(out, "pair.pt"))
     torch.jit.script(Slow()).save(os.path.join(out, "slow.pt"))
+    torch.jit.script(Allocates()).save(os.path.join(out, "allocates.pt"))
 
     x = torch.linspace(-1, 1, 8).reshape(2, 4)
     with torch.no_grad():
