@@ -191,3 +191,62 @@ describe("model folders that are not what they claim", () => {
     });
   }
 });
+
+// ---- the command line ------------------------------------------------------------------------
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function torchvid(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repo, "bin", "torchvid.js"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function assertUsage(r: CliResult, message: string): void {
+  assert.equal(r.code, 2, `exit code (stderr: ${r.stderr})`);
+  assert.equal(r.stderr, `torchvid: ${message}\nRun \`torchvid generate --help\` for usage.\n`);
+}
+
+describe("command-line values that slipped through", () => {
+  it("--frames with no value (was: 16 frames, exit 0) and -o with no value (was: exit 1)", async () => {
+    assertUsage(await torchvid(["generate", "a cat", "--model", model, "--frames"]), "--frames needs a value (e.g. --frames 16); nothing was run");
+    assertUsage(await torchvid(["generate", "a cat", "--model", model, "-o"]), "-o needs a value (e.g. -o out.mp4); nothing was run");
+  });
+  it("--steps 5000 is refused before the model loads, naming the model's limit (was: failed in the scheduler)", async () => {
+    assertUsage(
+      await torchvid(["generate", "a cat", "--model", model, "--steps", "5000"]),
+      `--steps 5000 is more than the 1000 timesteps the model was trained with (num_train_timesteps in ${join(model, "scheduler", "scheduler_config.json")}): use at most 1000; 20-50 is usual`,
+    );
+  });
+  it("a repeated --steps says it was repeated", async () => {
+    assertUsage(await torchvid(["generate", "a cat", "--model", model, "--steps", "2", "--steps", "3"]), "--steps was given 2 times (2, 3): pass it once");
+  });
+  it("--guidance Infinity", async () => {
+    assertUsage(await torchvid(["generate", "a cat", "--model", model, "--guidance", "Infinity"]), "--guidance must be a number >= 0, got Infinity");
+  });
+  it("out of memory names the CLI flags (was: library method names); with --json the error is on stdout AND stderr, as documented", async () => {
+    // 1024x1024 with this VAE (2x) gives 512x512 latents: the UNet's first attention cannot be allocated.
+    const r = await torchvid(["generate", "a cat", "--model", model, "--width", "1024", "--height", "1024", "--frames", "1", "--steps", "1", "-o", join(root, "oom.mp4"), "--json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const last = r.stderr.trim().split("\n").at(-1)!;
+    assert.match(last, /^torchvid: The UNet \(.*unet\.pt\) ran out of memory on sample \[2, 4, 1, 512, 512\], encoder_hidden_states \[2, 77, 32\]: RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate \d+ bytes \(\d+\.\d GiB\)/);
+    assert.match(last, /To fit it: --cpu-offload \(GPU\), --vae-slicing, --chunk-size 1, fewer --frames or a smaller --width\/--height \(--verbose for details\)$/);
+    assert.doesNotMatch(last, /enableModelCpuOffload|free memory with/);
+    const event = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    assert.equal(event.event, "error");
+    assert.equal(event.code, "ERR_TORCHVID_OOM");
+    assert.match(event.message, /--cpu-offload/);
+    assert.equal(statSync(root).isDirectory(), true);
+    assert.deepEqual(readdirSync(root).filter((n) => n.includes("oom")), [], "nothing half-written");
+  });
+});
