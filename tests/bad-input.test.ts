@@ -250,3 +250,66 @@ describe("command-line values that slipped through", () => {
     assert.deepEqual(readdirSync(root).filter((n) => n.includes("oom")), [], "nothing half-written");
   });
 });
+
+// ---- video input -----------------------------------------------------------------------------
+
+describe("video files that slipped through", () => {
+  /** A 35-byte GIF whose header declares a 16000x16000 frame (6 GB once decoded as before). */
+  function hugeGif(): string {
+    const path = join(root, "huge.gif");
+    const b = Buffer.alloc(35);
+    b.write("GIF89a", 0, "latin1");
+    b.writeUInt16LE(16000, 6);
+    b.writeUInt16LE(16000, 8);
+    b[10] = 0x80; // global colour table of 2 entries
+    b.set([0, 0, 0, 0xff, 0xff, 0xff], 13);
+    b[19] = 0x2c; // image descriptor
+    b.writeUInt16LE(16000, 24);
+    b.writeUInt16LE(16000, 26);
+    b.set([0, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b], 28);
+    writeFileSync(path, b);
+    return path;
+  }
+
+  it("a tiny GIF declaring 16000x16000 is refused before it is decoded (maxPixels, documented default)", async () => {
+    const { readVideo, DEFAULT_MAX_PIXELS } = await import("../lib/video/index.ts");
+    assert.equal(DEFAULT_MAX_PIXELS, 4096 * 4096);
+    const before = process.memoryUsage().rss;
+    await assert.rejects(readVideo(hugeGif()), {
+      code: "ERR_TORCHVID_VIDEO",
+      message: /^Cannot read .*huge\.gif: its frames are 16000x16000 \(256000000 pixels\), more than the limit of 16777216 pixels \(maxPixels, default 4096x4096\); resize it first/,
+    });
+    assert.ok(process.memoryUsage().rss - before < 256 * 2 ** 20, "nothing near the decoded size was allocated");
+  });
+
+  it("maxPixels and maxBytes are options; the limits apply to ffmpeg and sharp inputs alike", async () => {
+    const { readVideo, exportVideo } = await import("../lib/video/index.ts");
+    const clip = { numFrames: 8, width: 32, height: 32, data: new Uint8Array(8 * 32 * 32 * 3).map((_, i) => i % 251) };
+    const mp4 = join(root, "clip.mp4");
+    await exportVideo(clip, mp4, { fps: 8 });
+    await assert.rejects(readVideo(mp4, { maxPixels: 1000 }), /its frames are 32x32 \(1024 pixels\), more than the limit of 1000 pixels/);
+    await assert.rejects(readVideo(mp4, { maxBytes: 4 * 32 * 32 * 3 }), /its decoded frames pass 12288 bytes \(maxBytes, default 2 GiB\): pass maxFrames \(--frames\) or a lower fps/);
+    assert.equal((await readVideo(mp4, { maxBytes: 4 * 32 * 32 * 3, maxFrames: 4 })).numFrames, 4);
+    const png = join(root, "frame.png");
+    const sharp = (await import("sharp")).default;
+    await sharp(Buffer.alloc(64 * 64 * 3), { raw: { width: 64, height: 64, channels: 3 } }).png().toFile(png);
+    await assert.rejects(readVideo(png, { maxPixels: 4095 }), /its frames are 64x64 \(4096 pixels\), more than the limit of 4095 pixels/);
+    await assert.rejects(readVideo(mp4, { maxPixels: 0 }), RangeError);
+  });
+
+  it("upscale of a truncated mp4 says it is truncated and how to recover (was: 'Conversion failed!')", async () => {
+    const { exportVideo } = await import("../lib/video/index.ts");
+    // (This clip cut in half makes the pinned ffmpeg fail; other cuts decode the frames before the cut, with a warning.)
+    const clip = { numFrames: 8, width: 32, height: 32, data: new Uint8Array(8 * 32 * 32 * 3).map((_, i) => i % 251) };
+    const whole = join(root, "whole.mp4");
+    await exportVideo(clip, whole, { fps: 8 });
+    const bytes = readFileSync(whole);
+    const cut = join(root, "cut.mp4");
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const r = await torchvid(["upscale", cut, "-p", "a cat", "--model", model, "--steps", "2", "-o", join(root, "up.mp4")]);
+    assert.equal(r.code, 1, r.stderr);
+    const last = r.stderr.trim().split("\n").at(-1)!;
+    assert.match(last, /^torchvid: Cannot decode video .*cut\.mp4: the file is truncated \(it ends before its video data does: an interrupted download or copy\?\)\. Copy or download it again, or keep the frames that are there with: ffmpeg -i /);
+    assert.doesNotMatch(last, /Conversion failed!/);
+  });
+});
