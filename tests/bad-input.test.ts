@@ -313,3 +313,26 @@ describe("video files that slipped through", () => {
     assert.doesNotMatch(last, /Conversion failed!/);
   });
 });
+
+// ---- concurrency -----------------------------------------------------------------------------
+
+describe("overlapping generate() calls", () => {
+  it("with DDIM, two overlapping calls on one pipeline give what each gives alone", async () => {
+    const alone = [(await pipe.generate({ ...small, seed: 11 })).frames[0].data, (await pipe.generate({ ...small, seed: 12, guidanceScale: 3 })).frames[0].data];
+    const [a, b] = await Promise.all([pipe.generate({ ...small, seed: 11 }), pipe.generate({ ...small, seed: 12, guidanceScale: 3 })]);
+    assert.deepEqual(a.frames[0].data, alone[0]);
+    assert.deepEqual(b.frames[0].data, alone[1]);
+  });
+  // Known, owned by the runtime issue: a multistep scheduler's state (model output history, step
+  // index) belongs to the pipeline, not to the call, so the second call fails ("all 2 steps of the
+  // schedule were taken") or steps on the first one's history. Runs as a TODO until that lands.
+  it("with DPM-Solver++, two overlapping calls give what each gives alone", { todo: "per-call scheduler state: the runtime issue" }, async () => {
+    const { DPMSolverMultistepScheduler } = await import("../lib/index.ts");
+    const p = TextToVideoSDPipeline.fromPipe(pipe);
+    p.scheduler = DPMSolverMultistepScheduler.fromConfig(pipe.scheduler.config as Record<string, unknown>);
+    const alone = [(await p.generate({ ...small, seed: 11 })).frames[0].data, (await p.generate({ ...small, seed: 12, guidanceScale: 3 })).frames[0].data];
+    const [a, b] = await Promise.all([p.generate({ ...small, seed: 11 }), p.generate({ ...small, seed: 12, guidanceScale: 3 })]);
+    assert.deepEqual(a.frames[0].data, alone[0]);
+    assert.deepEqual(b.frames[0].data, alone[1]);
+  });
+});
