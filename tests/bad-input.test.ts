@@ -336,3 +336,18 @@ describe("overlapping generate() calls", () => {
     assert.deepEqual(b.frames[0].data, alone[1]);
   });
 });
+
+describe("the VAE decoder names itself too", () => {
+  it("latents it cannot take: model, file, shapes, what it takes", async () => {
+    const z = Tensor.zeros([1, 3, 4, 4]);
+    try {
+      await assert.rejects(pipe.vae.decode(z), (e: TorchvidError) => {
+        assert.match(e.message, /^The VAE decoder \(.*vae_decoder\.pt\) failed on latents \[1, 3, 4, 4\]: RuntimeError: .*It takes latents \[N, 4, height\/2, width\/2\]/);
+        assert.equal(e.message.split("\n").length, 1);
+        return true;
+      });
+    } finally {
+      z.dispose();
+    }
+  });
+});
