@@ -6,6 +6,7 @@
 import yargs, { type Argv, type CommandModule } from "yargs";
 import { benchCommand, bench } from "./cli/bench.ts";
 import { EXIT_OK, packageVersion, reportError, UsageError, type GlobalArgs } from "./cli/common.ts";
+import { usageFromYargs } from "./cli/arg-checks.ts";
 import { convert, convertCommand } from "./cli/convert.ts";
 import { generate, generateCommand } from "./cli/generate.ts";
 import { info, infoCommand } from "./cli/info.ts";
@@ -58,8 +59,8 @@ export async function main(args: string[] = process.argv.slice(2), options: Main
     .wrap(Math.min(110, process.stdout.columns || 100))
     .exitProcess(false)
     .fail((msg, err) => {
-      // Validation failures (unknown flag, missing argument...) are usage errors, exit 2.
-      throw err ?? new UsageError(msg);
+      // Validation failures (unknown flag, missing argument, a flag without its value) are usage errors, exit 2.
+      throw err && err.name !== "YError" ? err : usageFromYargs(msg || err?.message || "invalid command line");
     })
     .epilogue("Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted. Docs: docs/cli-and-video.md");
   cli = register(cli, generateCommand, generate);

@@ -191,3 +191,163 @@ describe("model folders that are not what they claim", () => {
     });
   }
 });
+
+// ---- the command line ------------------------------------------------------------------------
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function torchvid(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repo, "bin", "torchvid.js"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function assertUsage(r: CliResult, message: string): void {
+  assert.equal(r.code, 2, `exit code (stderr: ${r.stderr})`);
+  assert.equal(r.stderr, `torchvid: ${message}\nRun \`torchvid generate --help\` for usage.\n`);
+}
+
+describe("command-line values that slipped through", () => {
+  it("--frames with no value (was: 16 frames, exit 0) and -o with no value (was: exit 1)", async () => {
+    assertUsage(await torchvid(["generate", "a cat", "--model", model, "--frames"]), "--frames needs a value (e.g. --frames 16); nothing was run");
+    assertUsage(await torchvid(["generate", "a cat", "--model", model, "-o"]), "-o needs a value (e.g. -o out.mp4); nothing was run");
+  });
+  it("--steps 5000 is refused before the model loads, naming the model's limit (was: failed in the scheduler)", async () => {
+    assertUsage(
+      await torchvid(["generate", "a cat", "--model", model, "--steps", "5000"]),
+      `--steps 5000 is more than the 1000 timesteps the model was trained with (num_train_timesteps in ${join(model, "scheduler", "scheduler_config.json")}): use at most 1000; 20-50 is usual`,
+    );
+  });
+  it("a repeated --steps says it was repeated", async () => {
+    assertUsage(await torchvid(["generate", "a cat", "--model", model, "--steps", "2", "--steps", "3"]), "--steps was given 2 times (2, 3): pass it once");
+  });
+  it("--guidance Infinity", async () => {
+    assertUsage(await torchvid(["generate", "a cat", "--model", model, "--guidance", "Infinity"]), "--guidance must be a number >= 0, got Infinity");
+  });
+  it("out of memory names the CLI flags (was: library method names); with --json the error is on stdout AND stderr, as documented", async () => {
+    // 1024x1024 with this VAE (2x) gives 512x512 latents: the UNet's first attention cannot be allocated.
+    const r = await torchvid(["generate", "a cat", "--model", model, "--width", "1024", "--height", "1024", "--frames", "1", "--steps", "1", "-o", join(root, "oom.mp4"), "--json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const last = r.stderr.trim().split("\n").at(-1)!;
+    assert.match(last, /^torchvid: The UNet \(.*unet\.pt\) ran out of memory on sample \[2, 4, 1, 512, 512\], encoder_hidden_states \[2, 77, 32\]: RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate \d+ bytes \(\d+\.\d GiB\)/);
+    assert.match(last, /To fit it: --cpu-offload \(GPU\), --vae-slicing, --chunk-size 1, fewer --frames or a smaller --width\/--height \(--verbose for details\)$/);
+    assert.doesNotMatch(last, /enableModelCpuOffload|free memory with/);
+    const event = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    assert.equal(event.event, "error");
+    assert.equal(event.code, "ERR_TORCHVID_OOM");
+    assert.match(event.message, /--cpu-offload/);
+    assert.equal(statSync(root).isDirectory(), true);
+    assert.deepEqual(readdirSync(root).filter((n) => n.includes("oom")), [], "nothing half-written");
+  });
+});
+
+// ---- video input -----------------------------------------------------------------------------
+
+describe("video files that slipped through", () => {
+  /** A 35-byte GIF whose header declares a 16000x16000 frame (6 GB once decoded as before). */
+  function hugeGif(): string {
+    const path = join(root, "huge.gif");
+    const b = Buffer.alloc(35);
+    b.write("GIF89a", 0, "latin1");
+    b.writeUInt16LE(16000, 6);
+    b.writeUInt16LE(16000, 8);
+    b[10] = 0x80; // global colour table of 2 entries
+    b.set([0, 0, 0, 0xff, 0xff, 0xff], 13);
+    b[19] = 0x2c; // image descriptor
+    b.writeUInt16LE(16000, 24);
+    b.writeUInt16LE(16000, 26);
+    b.set([0, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b], 28);
+    writeFileSync(path, b);
+    return path;
+  }
+
+  it("a tiny GIF declaring 16000x16000 is refused before it is decoded (maxPixels, documented default)", async () => {
+    const { readVideo, DEFAULT_MAX_PIXELS } = await import("../lib/video/index.ts");
+    assert.equal(DEFAULT_MAX_PIXELS, 4096 * 4096);
+    const before = process.memoryUsage().rss;
+    await assert.rejects(readVideo(hugeGif()), {
+      code: "ERR_TORCHVID_VIDEO",
+      message: /^Cannot read .*huge\.gif: its frames are 16000x16000 \(256000000 pixels\), more than the limit of 16777216 pixels \(maxPixels, default 4096x4096\); resize it first/,
+    });
+    assert.ok(process.memoryUsage().rss - before < 256 * 2 ** 20, "nothing near the decoded size was allocated");
+  });
+
+  it("maxPixels and maxBytes are options; the limits apply to ffmpeg and sharp inputs alike", async () => {
+    const { readVideo, exportVideo } = await import("../lib/video/index.ts");
+    const clip = { numFrames: 8, width: 32, height: 32, data: new Uint8Array(8 * 32 * 32 * 3).map((_, i) => i % 251) };
+    const mp4 = join(root, "clip.mp4");
+    await exportVideo(clip, mp4, { fps: 8 });
+    await assert.rejects(readVideo(mp4, { maxPixels: 1000 }), /its frames are 32x32 \(1024 pixels\), more than the limit of 1000 pixels/);
+    await assert.rejects(readVideo(mp4, { maxBytes: 4 * 32 * 32 * 3 }), /its decoded frames pass 12288 bytes \(maxBytes, default 2 GiB\): pass maxFrames \(--frames\) or a lower fps/);
+    assert.equal((await readVideo(mp4, { maxBytes: 4 * 32 * 32 * 3, maxFrames: 4 })).numFrames, 4);
+    const png = join(root, "frame.png");
+    const sharp = (await import("sharp")).default;
+    await sharp(Buffer.alloc(64 * 64 * 3), { raw: { width: 64, height: 64, channels: 3 } }).png().toFile(png);
+    await assert.rejects(readVideo(png, { maxPixels: 4095 }), /its frames are 64x64 \(4096 pixels\), more than the limit of 4095 pixels/);
+    await assert.rejects(readVideo(mp4, { maxPixels: 0 }), RangeError);
+  });
+
+  it("upscale of a truncated mp4 says it is truncated and how to recover (was: 'Conversion failed!')", async () => {
+    const { exportVideo } = await import("../lib/video/index.ts");
+    // (This clip cut in half makes the pinned ffmpeg fail; other cuts decode the frames before the cut, with a warning.)
+    const clip = { numFrames: 8, width: 32, height: 32, data: new Uint8Array(8 * 32 * 32 * 3).map((_, i) => i % 251) };
+    const whole = join(root, "whole.mp4");
+    await exportVideo(clip, whole, { fps: 8 });
+    const bytes = readFileSync(whole);
+    const cut = join(root, "cut.mp4");
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const r = await torchvid(["upscale", cut, "-p", "a cat", "--model", model, "--steps", "2", "-o", join(root, "up.mp4")]);
+    assert.equal(r.code, 1, r.stderr);
+    const last = r.stderr.trim().split("\n").at(-1)!;
+    assert.match(last, /^torchvid: Cannot decode video .*cut\.mp4: the file is truncated \(it ends before its video data does: an interrupted download or copy\?\)\. Copy or download it again, or keep the frames that are there with: ffmpeg -i /);
+    assert.doesNotMatch(last, /Conversion failed!/);
+  });
+});
+
+// ---- concurrency -----------------------------------------------------------------------------
+
+describe("overlapping generate() calls", () => {
+  it("with DDIM, two overlapping calls on one pipeline give what each gives alone", async () => {
+    const alone = [(await pipe.generate({ ...small, seed: 11 })).frames[0].data, (await pipe.generate({ ...small, seed: 12, guidanceScale: 3 })).frames[0].data];
+    const [a, b] = await Promise.all([pipe.generate({ ...small, seed: 11 }), pipe.generate({ ...small, seed: 12, guidanceScale: 3 })]);
+    assert.deepEqual(a.frames[0].data, alone[0]);
+    assert.deepEqual(b.frames[0].data, alone[1]);
+  });
+  // Known, owned by the runtime issue: a multistep scheduler's state (model output history, step
+  // index) belongs to the pipeline, not to the call, so the second call fails ("all 2 steps of the
+  // schedule were taken") or steps on the first one's history. Runs as a TODO until that lands.
+  it("with DPM-Solver++, two overlapping calls give what each gives alone", { todo: "per-call scheduler state: the runtime issue" }, async () => {
+    const { DPMSolverMultistepScheduler } = await import("../lib/index.ts");
+    const p = TextToVideoSDPipeline.fromPipe(pipe);
+    p.scheduler = DPMSolverMultistepScheduler.fromConfig(pipe.scheduler.config as Record<string, unknown>);
+    const alone = [(await p.generate({ ...small, seed: 11 })).frames[0].data, (await p.generate({ ...small, seed: 12, guidanceScale: 3 })).frames[0].data];
+    const [a, b] = await Promise.all([p.generate({ ...small, seed: 11 }), p.generate({ ...small, seed: 12, guidanceScale: 3 })]);
+    assert.deepEqual(a.frames[0].data, alone[0]);
+    assert.deepEqual(b.frames[0].data, alone[1]);
+  });
+});
+
+describe("the VAE decoder names itself too", () => {
+  it("latents it cannot take: model, file, shapes, what it takes", async () => {
+    const z = Tensor.zeros([1, 3, 4, 4]);
+    try {
+      await assert.rejects(pipe.vae.decode(z), (e: TorchvidError) => {
+        assert.match(e.message, /^The VAE decoder \(.*vae_decoder\.pt\) failed on latents \[1, 3, 4, 4\]: RuntimeError: .*It takes latents \[N, 4, height\/2, width\/2\]/);
+        assert.equal(e.message.split("\n").length, 1);
+        return true;
+      });
+    } finally {
+      z.dispose();
+    }
+  });
+});

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { OOM_HINT } from "../models/forward-errors.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -68,6 +69,7 @@ export function reportError(err: unknown, args: GlobalArgs, command?: string): n
   // Something thrown that is not an Error (a string, say) is reported by its text.
   const e: { message: string; stack?: string; cause?: unknown } = err instanceof Error ? err : { message: String(err) };
   const errCode = (e as { code?: unknown }).code;
+  if (errCode === "ERR_TORCHVID_OOM") e.message = withCliMemoryHint(e.message);
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ event: "error", exitCode: code, code: typeof errCode === "string" ? errCode : undefined, message: e.message })}\n`);
   }
@@ -82,6 +84,14 @@ export function reportError(err: unknown, args: GlobalArgs, command?: string): n
   } else if (code === EXIT_FAILURE) line += " (--verbose for details)";
   process.stderr.write(`${line}\n`);
   return code;
+}
+
+/** The CLI flags that cut memory, for out-of-memory errors (the library's message names its methods). */
+export const CLI_MEMORY_HINT = "To fit it: --cpu-offload (GPU), --vae-slicing, --chunk-size 1, fewer --frames or a smaller --width/--height";
+
+function withCliMemoryHint(message: string): string {
+  const stripped = message.replace(OOM_HINT, "").replace(/\s*\(free memory with [^)]*\)/, "").trim();
+  return `${stripped.replace(/[.:]?$/, ".")} ${CLI_MEMORY_HINT}`;
 }
 
 /** Parses `FILE[:scale]` (the scale after the last colon, when it is a number). */
@@ -116,7 +126,7 @@ export function checkInt(value: unknown, flag: string, min: number, max = Number
 }
 
 export function checkNumber(value: unknown, flag: string, min: number, max = Infinity): number {
-  if (typeof value !== "number" || Number.isNaN(value) || value < min || value > max) {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
     throw new UsageError(`--${flag} must be a number ${max === Infinity ? `>= ${min}` : `between ${min} and ${max}`}, got ${describeArg(value)}`);
   }
   return value;

@@ -3,6 +3,7 @@
  */
 
 import type { Argv, CommandModule } from "yargs";
+import { checkStepsForModel, rejectRepeated } from "./arg-checks.ts";
 import { checkInt, UsageError, type GlobalArgs } from "./common.ts";
 import { checkModel, checkOutput, parsePipelineArgs, withPipelineOptions, type PipelineArgs } from "./options.ts";
 import { encodeAndReport, samplingInputs, withRender } from "./render.ts";
@@ -14,6 +15,7 @@ interface GenerateArgs extends PipelineArgs, GlobalArgs {
 }
 
 export async function generate(argv: GenerateArgs): Promise<void> {
+  rejectRepeated(argv as unknown as Record<string, unknown>);
   const numFrames = checkInt(argv.frames, "frames", 1, 1024);
   if (!argv.prompt || !argv.prompt.trim()) throw new UsageError("The prompt is empty: pass the text to render, e.g. torchvid generate \"a red panda eating bamboo\"");
   const { setup, steps, guidance, width, height, seed } = parsePipelineArgs(argv, { guidance: 9 });
@@ -21,6 +23,7 @@ export async function generate(argv: GenerateArgs): Promise<void> {
   const fps = argv.fps ?? 8;
   checkOutput(output);
   checkModel(setup.model);
+  checkStepsForModel(steps, setup.model);
 
   await withRender(argv.json, async (r) => {
     r.reporter.phase("load", { message: `Loading ${setup.model}` });
@@ -45,7 +48,7 @@ export const generateCommand: CommandModule<GlobalArgs, GenerateArgs> = {
     withPipelineOptions(
       y
         .positional("prompt", { type: "string", describe: "What the video shows", demandOption: true })
-        .option("frames", { type: "number", default: 16, describe: "Number of frames", group: "Size:" }),
+        .option("frames", { type: "number", default: 16, requiresArg: true, describe: "Number of frames", group: "Size:" }),
     )
       .example('$0 generate "an astronaut riding a horse"', "16 frames with the default model to out.mp4")
       .example('$0 generate "a red panda, 4k" --model models/ms-1.7b --steps 25 --scheduler dpm++ --seed 42 -o panda.mp4', "A converted ModelScope model, 25 DPM++ steps")

@@ -7,6 +7,7 @@ import type { Argv } from "yargs";
 import { AbortError, TorchvidError } from "../errors.ts";
 import { assertWritable } from "../video/atomic.ts";
 import { outputTarget } from "../video/export.ts";
+import { rejectRepeated, SINGLE_VALUE_FLAGS } from "./arg-checks.ts";
 import { checkInt, checkNumber, defaultModelDir, parseLora, parseSeed, randomSeed, UsageError } from "./common.ts";
 import type { Reporter } from "./progress.ts";
 import { SCHEDULER_NAMES, type PipelineSetup } from "./run-pipeline.ts";
@@ -32,7 +33,9 @@ export function withPipelineOptions<T>(y: Argv<T>) {
     .option("vae-slicing", { type: "boolean", default: false, describe: "Decode a few frames at a time", group: "Memory:" })
     .option("chunk-size", { type: "number", describe: "Run UNet feed-forward layers in chunks of N (less memory, same result)", group: "Memory:" })
     .option("lora", { type: "string", describe: "LoRA weights FILE[:scale] (repeat the flag for several)", group: "Model:" })
-    .option("json", { type: "boolean", default: false, describe: "Print progress and the result as JSON lines on stdout" });
+    .option("json", { type: "boolean", default: false, describe: "Print progress and the result as JSON lines on stdout" })
+    // A value flag given without its value (`--frames`, `-o` at the end) is a usage error, not a default.
+    .requiresArg([...SINGLE_VALUE_FLAGS.filter((f) => !["frames", "prompt", "strength", "resize"].includes(f)), "lora"]);
 }
 
 export interface PipelineArgs {
@@ -68,6 +71,7 @@ function checkMultipleOf8(value: number | undefined, flag: string): number | und
 
 /** Validates the shared flags (usage errors, exit 2) and returns the pipeline setup and sampling values. */
 export function parsePipelineArgs(argv: PipelineArgs, defaults: { guidance: number }) {
+  rejectRepeated(argv as unknown as Record<string, unknown>);
   const steps = checkInt(argv.steps, "steps", 1, 10000);
   const guidance = checkNumber(argv.guidance ?? defaults.guidance, "guidance", 0);
   const width = checkMultipleOf8(argv.width, "width");

@@ -7,6 +7,7 @@ import type { Argv, CommandModule } from "yargs";
 import { RESIZE_MODES, type ResizeMode } from "../video/convert.ts";
 import { readVideo } from "../video/read.ts";
 import { checkInt, checkNumber, UsageError, type GlobalArgs } from "./common.ts";
+import { checkStepsForModel } from "./arg-checks.ts";
 import { checkModel, checkOutput, parsePipelineArgs, withPipelineOptions, type PipelineArgs } from "./options.ts";
 import { encodeAndReport, samplingInputs, withRender } from "./render.ts";
 import { runVideoToVideo } from "./run-pipeline.ts";
@@ -29,6 +30,7 @@ export async function upscale(argv: UpscaleArgs): Promise<void> {
   const output = argv.output;
   checkOutput(output);
   checkModel(setup.model);
+  checkStepsForModel(steps, setup.model);
 
   await withRender(argv.json, async (r) => {
     r.reporter.phase("read", { message: `Reading ${argv.input}` });
@@ -60,10 +62,10 @@ export const upscaleCommand: CommandModule<GlobalArgs, UpscaleArgs> = {
     withPipelineOptions(
       y
         .positional("input", { type: "string", describe: "Video file (mp4, webm, gif, webp), image folder or glob like 'frames/*.png'", demandOption: true })
-        .option("prompt", { alias: "p", type: "string", demandOption: true, describe: "What the video shows", group: "Sampling:" })
-        .option("strength", { type: "number", default: 0.6, describe: "How much to change the input: 0 keeps it, 1 ignores it", group: "Sampling:" })
-        .option("frames", { type: "number", describe: "Read at most this many frames of the input", group: "Size:" })
-        .option("resize", { type: "string", choices: RESIZE_MODES, default: "fill", describe: "How the input fits --width x --height", group: "Size:" }),
+        .option("prompt", { alias: "p", type: "string", requiresArg: true, demandOption: true, describe: "What the video shows", group: "Sampling:" })
+        .option("strength", { type: "number", requiresArg: true, default: 0.6, describe: "How much to change the input: 0 keeps it, 1 ignores it", group: "Sampling:" })
+        .option("frames", { type: "number", requiresArg: true, describe: "Read at most this many frames of the input", group: "Size:" })
+        .option("resize", { type: "string", requiresArg: true, choices: RESIZE_MODES, default: "fill", describe: "How the input fits --width x --height", group: "Size:" }),
     )
       .example('$0 upscale out.mp4 -o out-xl.mp4 --model models/zeroscope-xl --width 1024 --height 576 --prompt "a red panda"', "The zeroscope XL recipe (strength 0.6)")
       .example('$0 upscale clip.gif -o clip.webm --prompt "oil painting" --strength 0.8 --steps 30', "Restyle a GIF with the default model at its own size")

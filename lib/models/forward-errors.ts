@@ -14,8 +14,12 @@ export function torchErrorLine(message: string): string {
   // TorchScript puts the real error last ("RuntimeError: ..."); libtorch's own messages come first.
   const typed = [...lines].reverse().find((l) => /^[A-Za-z.]*(Error|Exception):/.test(l));
   const line = typed ?? lines[0] ?? message;
-  // The native layer's own memory advice names library calls; ours follows.
-  return line.replace(/\s*\(free memory with [^)]*\)\s*$/, "");
+  // The native layer's own memory advice names library calls (ours follows); the allocator's
+  // "[enforce fail at alloc_cpu.cpp:75] err == 0." is noise; bytes read better as GiB.
+  return line
+    .replace(/\s*\(free memory with [^)]*\)\s*$/, "")
+    .replace(/\[enforce fail at [^\]]*\]\s*(err == 0\.\s*)?/, "")
+    .replace(/allocate (\d+) bytes/, (_m, n: string) => `allocate ${n} bytes (${(Number(n) / 2 ** 30).toFixed(1)} GiB)`);
 }
 
 export interface ForwardContext {

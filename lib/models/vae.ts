@@ -3,6 +3,7 @@ import type { TorchModule } from "../module.ts";
 import { Tensor, disposeAll } from "../tensor.ts";
 import { TorchvidError } from "../errors.ts";
 import { ModuleComponent } from "./component.ts";
+import { explainForwardFailure } from "./forward-errors.ts";
 import type { WeightGate } from "./weight-gate.ts";
 
 export class AutoencoderKL extends ModuleComponent {
@@ -38,7 +39,16 @@ export class AutoencoderKL extends ModuleComponent {
 
   /** Decodes latents [N, 4, h, w] (already divided by the scaling factor) to images [N, 3, H, W] in ~[-1, 1]. */
   async decode(latents: Tensor, options: { slicing?: boolean } = {}): Promise<Tensor> {
-    return this.#sliced(latents, options.slicing ?? this.useSlicing, async (z) => this.module.forwardTensor(z));
+    try {
+      return await this.#sliced(latents, options.slicing ?? this.useSlicing, async (z) => this.module.forwardTensor(z));
+    } catch (err) {
+      throw explainForwardFailure(err, {
+        model: "The VAE decoder",
+        file: this.module.path,
+        inputs: { latents: latents.shape },
+        expects: `latents [N, ${this.latentChannels}, height/${this.scaleFactor}, width/${this.scaleFactor}]`,
+      });
+    }
   }
 
   /** Encodes images [N, 3, H, W] in [-1, 1] to the latent distribution's mean and std. */

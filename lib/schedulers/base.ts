@@ -18,7 +18,7 @@ import { expectSameShape, expectTensor, isTensor, tensorClassOf } from "./ops.ts
 
 export const DIFFUSERS_VERSION = "0.27.2";
 
-export type ConfigValue = number | string | boolean | null | readonly number[] | Record<string, unknown>;
+export type ConfigValue = number | string | boolean | null | readonly number[] | Record<string, unknown> | object;
 
 /** How one config key is checked. */
 export type KeyKind =
@@ -27,14 +27,38 @@ export type KeyKind =
   | { type: "bool" }
   | { type: "enum"; values: readonly string[]; nullable?: boolean }
   | { type: "numbers"; nullable?: boolean; int?: boolean }
+  | { type: "scheduler"; nullable: true }
   | { type: "any" };
 
-export interface KeySpec {
+export interface KeySpec<Kind extends KeyKind = KeyKind> {
   default: ConfigValue;
-  kind: KeyKind;
+  kind: Kind;
 }
 
 export type ConfigSpec = Readonly<Record<string, KeySpec>>;
+
+type OrNull<Kind, T> = Kind extends { nullable: true } ? T | null : T;
+
+/** The TypeScript type of a config value checked as `Kind`. */
+export type ValueOfKind<Kind extends KeyKind> = Kind extends { type: "int" }
+  ? number
+  : Kind extends { type: "number" }
+    ? OrNull<Kind, number>
+    : Kind extends { type: "bool" }
+      ? boolean
+      : Kind extends { type: "enum"; values: readonly (infer V)[] }
+        ? OrNull<Kind, V>
+        : Kind extends { type: "numbers" }
+          ? OrNull<Kind, number[]>
+          : Kind extends { type: "scheduler" }
+            ? Scheduler | null
+            : unknown;
+
+/**
+ * The constructor config of a scheduler, derived from its spec so the keys, value types and
+ * enum values are written once (the spec is also what fromConfig checks at run time).
+ */
+export type ConfigOf<Spec extends ConfigSpec> = { -readonly [Key in keyof Spec]?: ValueOfKind<Spec[Key]["kind"]> };
 
 /** Keys every diffusers scheduler config may carry that are not __init__ arguments. */
 export interface ConfigMeta {
@@ -172,6 +196,11 @@ function checkValue(className: string, key: string, kind: KeyKind, value: unknow
       if (value === null && kind.nullable) return null;
       if (!Array.isArray(value)) throw invalidParameter(name, kind.nullable ? "an array of numbers or null" : "an array of numbers", value, "type");
       return value.map((v, i) => (kind.int ? expectInt(v, `${name}[${i}]`) : expectNumber(v, `${name}[${i}]`)));
+    case "scheduler":
+      if (value === null || value instanceof Scheduler) return value as ConfigValue;
+      throw new TypeError(
+        `Expected a Scheduler instance or null for ${name} but received ${typeof value}: pass e.g. DPMSolverMultistepScheduler.fromConfig(config) (a scheduler_config.json cannot name one)`,
+      );
     case "any":
       return value as ConfigValue;
   }

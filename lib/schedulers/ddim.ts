@@ -6,28 +6,13 @@
 import type { Tensor } from "../tensor.ts";
 import { expectNumber } from "../validate.ts";
 import { AlphaScheduler } from "./alpha-base.ts";
-import { type ConfigSpec, registerSpec, type Scheduler, type StepOptions } from "./base.ts";
+import { type ConfigOf, type ConfigSpec, registerSpec, type Scheduler, type StepOptions } from "./base.ts";
 import { betaKeys, K, PREDICTION_TYPES, thresholdingKeys } from "./keys.ts";
 import { f32, type TimestepSpacing } from "./math.ts";
 import { lincombInto, release, stepNoise, thresholdSample } from "./ops.ts";
 
-export interface DDIMConfig {
-  num_train_timesteps?: number;
-  beta_start?: number;
-  beta_end?: number;
-  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2";
-  trained_betas?: number[] | null;
-  clip_sample?: boolean;
-  set_alpha_to_one?: boolean;
-  steps_offset?: number;
-  prediction_type?: (typeof PREDICTION_TYPES)[number];
-  thresholding?: boolean;
-  dynamic_thresholding_ratio?: number;
-  clip_sample_range?: number;
-  sample_max_value?: number;
-  timestep_spacing?: TimestepSpacing;
-  rescale_betas_zero_snr?: boolean;
-}
+/** The DDIMScheduler constructor config (diffusers __init__ keys), derived from its configSpec. */
+export type DDIMConfig = ConfigOf<typeof DDIMScheduler.configSpec>;
 
 /**
  * x0 and epsilon predicted from a model output (diffusers' step 3 of DDIM/DDPM/LCM), with
@@ -83,7 +68,7 @@ export function predictX0AndEps(
 
 export class DDIMScheduler extends AlphaScheduler {
   static override readonly className = "DDIMScheduler";
-  static override readonly configSpec: ConfigSpec = {
+  static override readonly configSpec = {
     ...betaKeys(),
     clip_sample: K.bool(true),
     set_alpha_to_one: K.bool(true),
@@ -92,7 +77,7 @@ export class DDIMScheduler extends AlphaScheduler {
     ...thresholdingKeys({ clipSampleRange: true }),
     timestep_spacing: K.spacing("leading"),
     rescale_betas_zero_snr: K.bool(false),
-  };
+  } as const satisfies ConfigSpec;
 
   constructor(config: DDIMConfig = {}) {
     super(config as Record<string, unknown>);

@@ -6,33 +6,18 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { AlphaScheduler } from "./alpha-base.ts";
-import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
+import { type ConfigOf, type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { predictX0AndEps } from "./ddim.ts";
 import { betaKeys, K, thresholdingKeys } from "./keys.ts";
 import { f32, type TimestepSpacing } from "./math.ts";
 import { lincomb, release, stepNoise, tensorClassOf } from "./ops.ts";
 
-export interface DDPMConfig {
-  num_train_timesteps?: number;
-  beta_start?: number;
-  beta_end?: number;
-  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2" | "sigmoid";
-  trained_betas?: number[] | null;
-  variance_type?: "fixed_small" | "fixed_small_log" | "fixed_large" | "fixed_large_log" | "learned" | "learned_range";
-  clip_sample?: boolean;
-  prediction_type?: "epsilon" | "v_prediction" | "sample";
-  thresholding?: boolean;
-  dynamic_thresholding_ratio?: number;
-  clip_sample_range?: number;
-  sample_max_value?: number;
-  timestep_spacing?: TimestepSpacing;
-  steps_offset?: number;
-  rescale_betas_zero_snr?: boolean;
-}
+/** The DDPMScheduler constructor config (diffusers __init__ keys), derived from its configSpec. */
+export type DDPMConfig = ConfigOf<typeof DDPMScheduler.configSpec>;
 
 export class DDPMScheduler extends AlphaScheduler {
   static override readonly className = "DDPMScheduler";
-  static override readonly configSpec: ConfigSpec = {
+  static override readonly configSpec = {
     ...betaKeys({ schedules: ["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"] }),
     variance_type: K.oneOf("fixed_small", ["fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range"]),
     clip_sample: K.bool(true),
@@ -41,7 +26,7 @@ export class DDPMScheduler extends AlphaScheduler {
     timestep_spacing: K.spacing("leading"),
     steps_offset: K.int(0),
     rescale_betas_zero_snr: K.bool(false),
-  };
+  } as const satisfies ConfigSpec;
 
   constructor(config: DDPMConfig = {}) {
     super(config as Record<string, unknown>);

@@ -5,40 +5,18 @@
  * lower_order_final, euler_at_final, final_sigmas_type, thresholding.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
+import { type ConfigOf, type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { betaKeys, K, thresholdingKeys } from "./keys.ts";
 import { f32, type TimestepSpacing, trainingSchedule } from "./math.ts";
 import { alphaSigma, lambdaOf, MultistepScheduler, multistepSchedule } from "./multistep-base.ts";
 import { castLike, lincomb, lincombInto, release, stepNoise, thresholdSample, upcast } from "./ops.ts";
 
-export interface DPMSolverMultistepConfig {
-  num_train_timesteps?: number;
-  beta_start?: number;
-  beta_end?: number;
-  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2";
-  trained_betas?: number[] | null;
-  solver_order?: 1 | 2 | 3;
-  prediction_type?: "epsilon" | "v_prediction" | "sample";
-  thresholding?: boolean;
-  dynamic_thresholding_ratio?: number;
-  sample_max_value?: number;
-  algorithm_type?: "dpmsolver++" | "dpmsolver" | "sde-dpmsolver++" | "sde-dpmsolver";
-  solver_type?: "midpoint" | "heun";
-  lower_order_final?: boolean;
-  euler_at_final?: boolean;
-  use_karras_sigmas?: boolean;
-  use_lu_lambdas?: boolean;
-  final_sigmas_type?: "zero" | "sigma_min";
-  lambda_min_clipped?: number;
-  variance_type?: "learned" | "learned_range" | null;
-  timestep_spacing?: TimestepSpacing;
-  steps_offset?: number;
-  rescale_betas_zero_snr?: boolean;
-}
+/** The DPMSolverMultistepScheduler constructor config (diffusers __init__ keys), derived from its configSpec. */
+export type DPMSolverMultistepConfig = ConfigOf<typeof DPMSolverMultistepScheduler.configSpec>;
 
 export class DPMSolverMultistepScheduler extends MultistepScheduler {
   static override readonly className = "DPMSolverMultistepScheduler";
-  static override readonly configSpec: ConfigSpec = {
+  static override readonly configSpec = {
     ...betaKeys(),
     solver_order: { default: 2, kind: { type: "int", min: 1 } },
     prediction_type: K.prediction(),
@@ -55,7 +33,7 @@ export class DPMSolverMultistepScheduler extends MultistepScheduler {
     timestep_spacing: K.spacing("linspace"),
     steps_offset: K.int(0),
     rescale_betas_zero_snr: K.bool(false),
-  };
+  } as const satisfies ConfigSpec;
 
   readonly betas: Float32Array;
   readonly alphasCumprod: Float32Array;

@@ -3,28 +3,14 @@
  * k-diffusion's sample_euler_ancestral), as diffusers 0.27.2.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
+import { type ConfigOf, type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { betaKeys, K } from "./keys.ts";
 import { f32, sigmasOf, type TimestepSpacing, torchLinspaceF32 } from "./math.ts";
 import { lincomb, release, stepNoise } from "./ops.ts";
 import { SigmaScheduler } from "./sigma-base.ts";
 
-export interface EulerDiscreteConfig {
-  num_train_timesteps?: number;
-  beta_start?: number;
-  beta_end?: number;
-  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2";
-  trained_betas?: number[] | null;
-  prediction_type?: "epsilon" | "v_prediction" | "sample";
-  interpolation_type?: "linear";
-  use_karras_sigmas?: boolean;
-  sigma_min?: number | null;
-  sigma_max?: number | null;
-  timestep_spacing?: TimestepSpacing;
-  timestep_type?: "discrete" | "continuous";
-  steps_offset?: number;
-  rescale_betas_zero_snr?: boolean;
-}
+/** The EulerDiscreteScheduler constructor config (diffusers __init__ keys), derived from its configSpec. */
+export type EulerDiscreteConfig = ConfigOf<typeof EulerDiscreteScheduler.configSpec>;
 
 /** x0 predicted at noise level sigma (epsilon / v_prediction / sample). */
 export function sigmaPredX0(prediction: unknown, modelOutput: Tensor, sample: Tensor, sigma: number, className: string, allowSample = true): Tensor {
@@ -39,7 +25,7 @@ export function sigmaPredX0(prediction: unknown, modelOutput: Tensor, sample: Te
 
 export class EulerDiscreteScheduler extends SigmaScheduler {
   static override readonly className = "EulerDiscreteScheduler";
-  static override readonly configSpec: ConfigSpec = {
+  static override readonly configSpec = {
     ...betaKeys(),
     prediction_type: K.prediction(),
     interpolation_type: K.oneOf("linear", ["linear", "log_linear"]),
@@ -50,7 +36,7 @@ export class EulerDiscreteScheduler extends SigmaScheduler {
     timestep_type: K.oneOf("discrete", ["discrete", "continuous"]),
     steps_offset: K.int(0),
     rescale_betas_zero_snr: K.bool(false),
-  };
+  } as const satisfies ConfigSpec;
 
   constructor(config: EulerDiscreteConfig = {}) {
     super(config as Record<string, unknown>, { zeroSnrEpsilon: true });
@@ -110,27 +96,18 @@ export class EulerDiscreteScheduler extends SigmaScheduler {
 }
 registerSpec(EulerDiscreteScheduler.className, EulerDiscreteScheduler.configSpec);
 
-export interface EulerAncestralDiscreteConfig {
-  num_train_timesteps?: number;
-  beta_start?: number;
-  beta_end?: number;
-  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2";
-  trained_betas?: number[] | null;
-  prediction_type?: "epsilon" | "v_prediction";
-  timestep_spacing?: TimestepSpacing;
-  steps_offset?: number;
-  rescale_betas_zero_snr?: boolean;
-}
+/** The EulerAncestralDiscreteScheduler constructor config (diffusers __init__ keys), derived from its configSpec. */
+export type EulerAncestralDiscreteConfig = ConfigOf<typeof EulerAncestralDiscreteScheduler.configSpec>;
 
 export class EulerAncestralDiscreteScheduler extends SigmaScheduler {
   static override readonly className = "EulerAncestralDiscreteScheduler";
-  static override readonly configSpec: ConfigSpec = {
+  static override readonly configSpec = {
     ...betaKeys(),
     prediction_type: K.prediction(),
     timestep_spacing: K.spacing("linspace"),
     steps_offset: K.int(0),
     rescale_betas_zero_snr: K.bool(false),
-  };
+  } as const satisfies ConfigSpec;
 
   constructor(config: EulerAncestralDiscreteConfig = {}) {
     super(config as Record<string, unknown>, { zeroSnrEpsilon: true });

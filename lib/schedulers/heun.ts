@@ -4,30 +4,19 @@
  * `order` is 2 and `timesteps` repeats each interior timestep.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
+import { type ConfigOf, type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { sigmaPredX0 } from "./euler.ts";
 import { betaKeys, K } from "./keys.ts";
 import { f32, type TimestepSpacing } from "./math.ts";
 import { release } from "./ops.ts";
 import { SigmaScheduler } from "./sigma-base.ts";
 
-export interface HeunDiscreteConfig {
-  num_train_timesteps?: number;
-  beta_start?: number;
-  beta_end?: number;
-  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2" | "exp";
-  trained_betas?: number[] | null;
-  prediction_type?: "epsilon" | "v_prediction" | "sample";
-  use_karras_sigmas?: boolean;
-  clip_sample?: boolean;
-  clip_sample_range?: number;
-  timestep_spacing?: TimestepSpacing;
-  steps_offset?: number;
-}
+/** The HeunDiscreteScheduler constructor config (diffusers __init__ keys), derived from its configSpec. */
+export type HeunDiscreteConfig = ConfigOf<typeof HeunDiscreteScheduler.configSpec>;
 
 export class HeunDiscreteScheduler extends SigmaScheduler {
   static override readonly className = "HeunDiscreteScheduler";
-  static override readonly configSpec: ConfigSpec = {
+  static override readonly configSpec = {
     ...betaKeys({ beta_start: 0.00085, beta_end: 0.012, schedules: ["linear", "scaled_linear", "squaredcos_cap_v2", "exp"] }),
     prediction_type: K.prediction(),
     use_karras_sigmas: K.bool(false),
@@ -35,7 +24,7 @@ export class HeunDiscreteScheduler extends SigmaScheduler {
     clip_sample_range: K.num(1.0),
     timestep_spacing: K.spacing("linspace"),
     steps_offset: K.int(0),
-  };
+  } as const satisfies ConfigSpec;
 
   private prevDerivative: Tensor | null = null;
   private dt: number | null = null;

@@ -5,35 +5,18 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { AlphaScheduler } from "./alpha-base.ts";
-import { type ConfigSpec, registerSpec, type SetTimestepsOptions, type StepOptions } from "./base.ts";
+import { type ConfigOf, type ConfigSpec, registerSpec, type SetTimestepsOptions, type StepOptions } from "./base.ts";
 import { predictX0AndEps } from "./ddim.ts";
 import { betaKeys, K, thresholdingKeys } from "./keys.ts";
 import { f32, npLinspace, type TimestepSpacing } from "./math.ts";
 import { lincomb, stepNoise } from "./ops.ts";
 
-export interface LCMConfig {
-  num_train_timesteps?: number;
-  beta_start?: number;
-  beta_end?: number;
-  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2";
-  trained_betas?: number[] | null;
-  original_inference_steps?: number;
-  clip_sample?: boolean;
-  clip_sample_range?: number;
-  set_alpha_to_one?: boolean;
-  steps_offset?: number;
-  prediction_type?: "epsilon" | "v_prediction" | "sample";
-  thresholding?: boolean;
-  dynamic_thresholding_ratio?: number;
-  sample_max_value?: number;
-  timestep_spacing?: TimestepSpacing;
-  timestep_scaling?: number;
-  rescale_betas_zero_snr?: boolean;
-}
+/** The LCMScheduler constructor config (diffusers __init__ keys), derived from its configSpec. */
+export type LCMConfig = ConfigOf<typeof LCMScheduler.configSpec>;
 
 export class LCMScheduler extends AlphaScheduler {
   static override readonly className = "LCMScheduler";
-  static override readonly configSpec: ConfigSpec = {
+  static override readonly configSpec = {
     ...betaKeys({ beta_start: 0.00085, beta_end: 0.012, beta_schedule: "scaled_linear" }),
     original_inference_steps: K.int(50, 1),
     clip_sample: K.bool(false),
@@ -45,7 +28,7 @@ export class LCMScheduler extends AlphaScheduler {
     timestep_spacing: K.spacing("leading"),
     timestep_scaling: K.num(10.0),
     rescale_betas_zero_snr: K.bool(false),
-  };
+  } as const satisfies ConfigSpec;
 
   constructor(config: LCMConfig = {}) {
     super(config as Record<string, unknown>);

@@ -4,24 +4,15 @@
  * degree < 4, so here it is integrated exactly.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
+import { type ConfigOf, type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { sigmaPredX0 } from "./euler.ts";
 import { betaKeys, K } from "./keys.ts";
 import { f32, type TimestepSpacing } from "./math.ts";
 import { lincomb, release } from "./ops.ts";
 import { SigmaScheduler } from "./sigma-base.ts";
 
-export interface LMSDiscreteConfig {
-  num_train_timesteps?: number;
-  beta_start?: number;
-  beta_end?: number;
-  beta_schedule?: "linear" | "scaled_linear";
-  trained_betas?: number[] | null;
-  use_karras_sigmas?: boolean;
-  prediction_type?: "epsilon" | "v_prediction" | "sample";
-  timestep_spacing?: TimestepSpacing;
-  steps_offset?: number;
-}
+/** The LMSDiscreteScheduler constructor config (diffusers __init__ keys), derived from its configSpec. */
+export type LMSDiscreteConfig = ConfigOf<typeof LMSDiscreteScheduler.configSpec>;
 
 /** Integral over [a, b] of prod_k (tau - r_k) * scale: expands the polynomial and integrates it. */
 function integratePolynomial(roots: number[], scale: number, a: number, b: number): number {
@@ -41,13 +32,13 @@ function integratePolynomial(roots: number[], scale: number, a: number, b: numbe
 
 export class LMSDiscreteScheduler extends SigmaScheduler {
   static override readonly className = "LMSDiscreteScheduler";
-  static override readonly configSpec: ConfigSpec = {
+  static override readonly configSpec = {
     ...betaKeys(),
     use_karras_sigmas: K.bool(false),
     prediction_type: K.prediction(),
     timestep_spacing: K.spacing("linspace"),
     steps_offset: K.int(0),
-  };
+  } as const satisfies ConfigSpec;
 
   private derivatives: Tensor[] = [];
 

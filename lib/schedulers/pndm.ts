@@ -6,34 +6,24 @@
 import { TorchvidError } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { AlphaScheduler } from "./alpha-base.ts";
-import { type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
+import { type ConfigOf, type ConfigSpec, registerSpec, type StepOptions } from "./base.ts";
 import { betaKeys, K } from "./keys.ts";
 import { f32, npArange, npLinspace, roundHalfEven, type TimestepSpacing } from "./math.ts";
 import { lincomb } from "./ops.ts";
 
-export interface PNDMConfig {
-  num_train_timesteps?: number;
-  beta_start?: number;
-  beta_end?: number;
-  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2";
-  trained_betas?: number[] | null;
-  skip_prk_steps?: boolean;
-  set_alpha_to_one?: boolean;
-  prediction_type?: "epsilon" | "v_prediction";
-  timestep_spacing?: TimestepSpacing;
-  steps_offset?: number;
-}
+/** The PNDMScheduler constructor config (diffusers __init__ keys), derived from its configSpec. */
+export type PNDMConfig = ConfigOf<typeof PNDMScheduler.configSpec>;
 
 export class PNDMScheduler extends AlphaScheduler {
   static override readonly className = "PNDMScheduler";
-  static override readonly configSpec: ConfigSpec = {
+  static override readonly configSpec = {
     ...betaKeys(),
     skip_prk_steps: K.bool(false),
     set_alpha_to_one: K.bool(false),
     prediction_type: K.oneOf("epsilon", ["epsilon", "v_prediction"]),
     timestep_spacing: K.spacing("leading"),
     steps_offset: K.int(0),
-  };
+  } as const satisfies ConfigSpec;
 
   private readonly pndmOrder = 4;
   prkTimesteps: number[] = [];

@@ -4,7 +4,7 @@
  * solver_order, lower_order_final, disable_corrector, Karras sigmas, thresholding.
  */
 import type { Tensor } from "../tensor.ts";
-import { type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
+import { type ConfigOf, type ConfigSpec, registerSpec, Scheduler, type StepOptions } from "./base.ts";
 import { betaKeys, K, thresholdingKeys } from "./keys.ts";
 import { type TimestepSpacing, trainingSchedule } from "./math.ts";
 import { MultistepScheduler, multistepSchedule } from "./multistep-base.ts";
@@ -32,30 +32,12 @@ export function solveLinear(A: number[][], b: number[]): number[] {
   return x;
 }
 
-export interface UniPCMultistepConfig {
-  num_train_timesteps?: number;
-  beta_start?: number;
-  beta_end?: number;
-  beta_schedule?: "linear" | "scaled_linear" | "squaredcos_cap_v2";
-  trained_betas?: number[] | null;
-  solver_order?: number;
-  prediction_type?: "epsilon" | "v_prediction" | "sample";
-  thresholding?: boolean;
-  dynamic_thresholding_ratio?: number;
-  sample_max_value?: number;
-  predict_x0?: boolean;
-  solver_type?: "bh1" | "bh2";
-  lower_order_final?: boolean;
-  disable_corrector?: number[];
-  solver_p?: Scheduler | null;
-  use_karras_sigmas?: boolean;
-  timestep_spacing?: TimestepSpacing;
-  steps_offset?: number;
-}
+/** The UniPCMultistepScheduler constructor config (diffusers __init__ keys), derived from its configSpec. */
+export type UniPCMultistepConfig = ConfigOf<typeof UniPCMultistepScheduler.configSpec>;
 
 export class UniPCMultistepScheduler extends MultistepScheduler {
   static override readonly className = "UniPCMultistepScheduler";
-  static override readonly configSpec: ConfigSpec = {
+  static override readonly configSpec = {
     ...betaKeys(),
     solver_order: K.int(2, 1),
     prediction_type: K.prediction(),
@@ -63,12 +45,12 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
     predict_x0: K.bool(true),
     solver_type: K.oneOf("bh2", ["bh1", "bh2", "midpoint", "heun", "logrho"]),
     lower_order_final: K.bool(true),
-    disable_corrector: { default: [], kind: { type: "numbers", int: true } },
-    solver_p: { default: null, kind: { type: "any" } },
+    disable_corrector: K.intList([]),
+    solver_p: K.scheduler(),
     use_karras_sigmas: K.bool(false),
     timestep_spacing: K.spacing("linspace"),
     steps_offset: K.int(0),
-  };
+  } as const satisfies ConfigSpec;
 
   readonly betas: Float32Array;
   readonly alphasCumprod: Float32Array;
@@ -79,11 +61,6 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
     super(config as Record<string, unknown>);
     const c = this.config as Record<string, unknown>;
     if (["midpoint", "heun", "logrho"].includes(c.solver_type as string)) c.solver_type = "bh2";
-    if (c.solver_p !== null && !(c.solver_p instanceof Scheduler)) {
-      throw new TypeError(
-        `Expected a Scheduler instance or null for UniPCMultistepScheduler config solver_p but received ${typeof c.solver_p}: pass e.g. { solver_p: DPMSolverMultistepScheduler.fromConfig(config) } (a scheduler_config.json cannot name one)`,
-      );
-    }
     const { betas, alphasCumprod } = trainingSchedule(this.config, this.className);
     this.betas = betas;
     this.alphasCumprod = alphasCumprod;

@@ -21,6 +21,6 @@ export {
   type ExportResult,
   type OutputTarget,
 } from "./export.ts";
-export { readVideo, naturalSort, IMAGE_EXTENSIONS, type ReadVideoOptions, type DecodedVideo } from "./read.ts";
+export { readVideo, naturalSort, IMAGE_EXTENSIONS, DEFAULT_MAX_PIXELS, DEFAULT_MAX_BYTES, type ReadVideoOptions, type DecodedVideo } from "./read.ts";
 export { findFfmpeg, type FfmpegLocation } from "./ffmpeg.ts";
 export { assertWritable } from "./atomic.ts";

@@ -32,6 +32,30 @@ export interface ReadVideoOptions {
   resize?: ResizeMode;
   /** Stops decoding (kills ffmpeg). */
   signal?: AbortSignal;
+  /**
+   * Largest frame accepted, in pixels (width x height, before resizing). A file declaring more is
+   * refused before it is decoded: a 100-byte GIF can claim 16000x16000. Defaults to
+   * DEFAULT_MAX_PIXELS (4096 x 4096).
+   */
+  maxPixels?: number;
+  /**
+   * Most bytes of decoded RGB frames kept (frames x width x height x 3, before resizing); decoding
+   * stops with an error beyond it (pass maxFrames or fps to read part of a long video). Defaults
+   * to DEFAULT_MAX_BYTES (2 GiB).
+   */
+  maxBytes?: number;
+}
+
+/** Default `maxPixels` of readVideo: 4096 x 4096 (4K UHD frames fit). */
+export const DEFAULT_MAX_PIXELS = 4096 * 4096;
+/** Default `maxBytes` of readVideo: 2 GiB of decoded RGB frames. */
+export const DEFAULT_MAX_BYTES = 2 ** 31;
+
+function tooLarge(file: string, width: number, height: number, maxPixels: number): TorchvidError {
+  return videoError(
+    `Cannot read ${file}: its frames are ${width}x${height} (${width * height} pixels), more than the limit of ${maxPixels} pixels (maxPixels, default 4096x4096); ` +
+      `resize it first (e.g. ffmpeg -i in -vf scale=1024:-2 out.mp4) or pass a larger maxPixels if you have the memory`,
+  );
 }
 
 /** A decoded clip: uint8 frames with the rate they play at. */
@@ -109,11 +133,14 @@ function pickFrames(video: DecodedVideo, indices: number[]): DecodedVideo {
   return { ...video, numFrames: indices.length, data };
 }
 
-async function readImage(file: string): Promise<{ data: Uint8Array; width: number; height: number }> {
+async function readImage(file: string, maxPixels: number): Promise<{ data: Uint8Array; width: number; height: number }> {
   try {
+    const meta = await sharp(file, { limitInputPixels: false }).metadata();
+    if (meta.width && meta.height && meta.width * meta.height > maxPixels) throw tooLarge(file, meta.width, meta.height, maxPixels);
     const { data, info } = await sharp(file).rotate().removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
   } catch (err) {
+    if (err instanceof TorchvidError) throw err;
     throw videoError(`Cannot decode image ${file}: ${(err as Error).message}`, err);
   }
 }
@@ -127,7 +154,7 @@ async function readImages(files: string[], options: ReadVideoOptions): Promise<D
   let height = 0;
   for (const file of limit) {
     if (options.signal?.aborted) throw new AbortError("Reading images was aborted", { cause: options.signal.reason });
-    const img = await readImage(file);
+    const img = await readImage(file, options.maxPixels ?? DEFAULT_MAX_PIXELS);
     if (frames.length === 0) ({ width, height } = img);
     else if ((img.width !== width || img.height !== height) && !target) {
       throw videoError(`Cannot read ${file} as a frame: it is ${img.width}x${img.height} but ${limit[0]} is ${width}x${height}; pass width/height to resize them all`);
@@ -146,10 +173,17 @@ async function readImages(files: string[], options: ReadVideoOptions): Promise<D
 async function readAnimatedWebp(file: string, options: ReadVideoOptions): Promise<DecodedVideo> {
   let meta: Metadata;
   let raw: { data: Buffer; info: OutputInfo };
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   try {
-    meta = await sharp(file, { animated: true }).metadata();
+    meta = await sharp(file, { animated: true, limitInputPixels: false }).metadata();
+    const frameHeight = meta.pageHeight ?? meta.height ?? 0;
+    if (meta.width && frameHeight && meta.width * frameHeight > maxPixels) throw tooLarge(file, meta.width, frameHeight, maxPixels);
+    if (meta.width && meta.height && meta.width * meta.height * 3 > (options.maxBytes ?? DEFAULT_MAX_BYTES)) {
+      throw videoError(`Cannot read ${file}: its ${meta.pages ?? 1} frames of ${meta.width}x${frameHeight} decode to more than ${options.maxBytes ?? DEFAULT_MAX_BYTES} bytes (maxBytes, default 2 GiB): pass maxFrames, or a larger maxBytes`);
+    }
     raw = await sharp(file, { animated: true }).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
+    if (err instanceof TorchvidError) throw err;
     throw videoError(`Cannot decode video ${file}: ${(err as Error).message}`, err);
   }
   const pages = meta.pages ?? 1;
@@ -199,20 +233,51 @@ async function readWithFfmpeg(file: string, options: ReadVideoOptions): Promise<
   args.push("-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1");
   const run = runFfmpeg(args, { signal: options.signal, what: `Decoding ${file}` });
   run.child.stdin.end();
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  // ffmpeg reports the input's frame size before it decodes a frame: refuse a too-large one then
+  // (a tiny file can declare 16000x16000), and stop keeping frames past maxBytes.
+  let refused: TorchvidError | null = null;
+  const refuse = (err: TorchvidError) => {
+    if (refused) return;
+    refused = err;
+    run.child.kill("SIGKILL");
+  };
+  let head = "";
+  const onStderr = (chunk: string | Buffer) => {
+    if (head.length > 64 * 1024) return;
+    head += chunk.toString();
+    const size = parseStreamLine(streamLine(head, "Input") ?? "");
+    if (size.width && size.height && size.width * size.height > maxPixels) refuse(tooLarge(file, size.width, size.height, maxPixels));
+  };
+  run.child.stderr.on("data", onStderr);
   const chunks: Buffer[] = [];
   let bytes = 0;
   run.child.stdout.on("data", (c: Buffer) => {
-    chunks.push(c);
+    if (refused) return;
     bytes += c.length;
+    if (bytes > maxBytes) {
+      chunks.length = 0;
+      refuse(videoError(`Cannot read ${file}: its decoded frames pass ${maxBytes} bytes (maxBytes, default 2 GiB): pass maxFrames (--frames) or a lower fps to read part of it, or a larger maxBytes`));
+      return;
+    }
+    chunks.push(c);
   });
   let stderr: string;
   try {
     stderr = await run.done;
+    if (refused) throw refused;
   } catch (err) {
+    if (refused) throw refused;
     if (err instanceof TorchvidError && err.code === "ERR_TORCHVID_VIDEO") {
-      let detail = ffmpegErrorLine((err as TorchvidError & { stderr?: string }).stderr ?? err.message);
+      const log = (err as TorchvidError & { stderr?: string }).stderr ?? err.message;
+      // ffmpeg's last words ("Conversion failed!") say nothing: use the line that names the problem.
+      let detail = ffmpegErrorLine(log.split(/\r?\n/).filter((l) => !/Conversion failed!|Error marking filters as finished|after EOF/.test(l)).join("\n"));
       if (detail.startsWith(`${file}: `)) detail = detail.slice(file.length + 2);
       if (/does not contain any stream|matches no streams/.test(detail)) detail = "it has no video stream";
+      if (/partial file|moov atom not found|End of file|Truncating packet/i.test(log)) {
+        detail = `the file is truncated (it ends before its video data does: an interrupted download or copy?). Copy or download it again, or keep the frames that are there with: ffmpeg -i ${JSON.stringify(file)} -c:v libx264 fixed.mp4 (ffmpeg: ${detail})`;
+      }
       throw videoError(`Cannot decode video ${file}: ${detail}`, err);
     }
     throw err;
@@ -225,6 +290,9 @@ async function readWithFfmpeg(file: string, options: ReadVideoOptions): Promise<
   const frame = width * height * 3;
   if (bytes === 0) throw videoError(`Cannot decode video ${file}: no frames in it`);
   if (bytes % frame !== 0) throw videoError(`Cannot decode video ${file}: got ${bytes} bytes, not a whole number of ${width}x${height} frames`);
+  if (/partial file|moov atom not found/i.test(stderr)) {
+    process.emitWarning(`${file} is truncated (it ends before its video data does): read the ${bytes / frame} frames before the cut`, "TorchvidWarning");
+  }
   const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
   return {
     numFrames: bytes / frame,
@@ -249,6 +317,8 @@ export async function readVideo(input: string, options: ReadVideoOptions = {}): 
   if (options.width !== undefined) expectInt(options.width, "width", { min: 1 });
   if (options.height !== undefined) expectInt(options.height, "height", { min: 1 });
   if (options.resize !== undefined) expectOneOf(options.resize, "resize", RESIZE_MODES);
+  if (options.maxPixels !== undefined) expectInt(options.maxPixels, "maxPixels", { min: 1 });
+  if (options.maxBytes !== undefined) expectInt(options.maxBytes, "maxBytes", { min: 1 });
   if (options.signal?.aborted) throw new AbortError("Reading a video was aborted", { cause: options.signal.reason });
 
   let video: DecodedVideo;
