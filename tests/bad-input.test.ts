@@ -323,10 +323,9 @@ describe("overlapping generate() calls", () => {
     assert.deepEqual(a.frames[0].data, alone[0]);
     assert.deepEqual(b.frames[0].data, alone[1]);
   });
-  // Known, owned by the runtime issue: a multistep scheduler's state (model output history, step
-  // index) belongs to the pipeline, not to the call, so the second call fails ("all 2 steps of the
-  // schedule were taken") or steps on the first one's history. Runs as a TODO until that lands.
-  it("with DPM-Solver++, two overlapping calls give what each gives alone", { todo: "per-call scheduler state: the runtime issue" }, async () => {
+  // A multistep scheduler's history (model outputs, step index) belongs to the call: before the
+  // runtime issue the second call failed ("all 2 steps of the schedule were taken").
+  it("with DPM-Solver++, two overlapping calls give what each gives alone", async () => {
     const { DPMSolverMultistepScheduler } = await import("../lib/index.ts");
     const p = TextToVideoSDPipeline.fromPipe(pipe);
     p.scheduler = DPMSolverMultistepScheduler.fromConfig(pipe.scheduler.config as Record<string, unknown>);

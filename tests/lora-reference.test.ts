@@ -169,7 +169,7 @@ describe("LoRA against diffusers 0.27.2 + PEFT (fuse, fused UNet, fused pipeline
       assert.ok(effect > 10 * 1e-4 && Math.abs(effect - c.effect_vs_base_case.max_abs_change_frames) < 1e-4, `effect of the LoRA ${effect}`);
 
       // 3. Unfuse: the checkpoint's weights again, bit for bit.
-      pipe.unloadLoraWeights();
+      await pipe.unloadLoraWeights();
       for (const [name, w] of original) assert.deepEqual(param(name), w, `${name} restored bit for bit`);
 
       // 4. The whole file, as torchvid reads it: the modules diffusers dropped are applied too, as
@@ -183,7 +183,7 @@ describe("LoRA against diffusers 0.27.2 + PEFT (fuse, fused UNet, fused pipeline
           assert.ok(maxAbsDiff(param(name), original.get(name)!) > 1e-4, `${name} changed`);
         }
         for (const name of diffusersFused) assertClose(param(name), fusedRef.floats(name), 1e-6, `fused ${name} (whole file)`);
-        pipe.unloadLoraWeights();
+        await pipe.unloadLoraWeights();
         for (const [name, w] of original) assert.deepEqual(param(name), w, `${name} restored bit for bit`);
       }
     });
