@@ -19,6 +19,9 @@ const TUNED = { MALLOC_ARENA_MAX: "1", MALLOC_TRIM_THRESHOLD_: "4000000000", MAL
 
 async function child(model: string, frames: number, size: number, n: number, warmup: number): Promise<void> {
   const { Tensor, TorchModule } = await import("../lib/index.ts");
+  const { setNumThreads, info } = await import("../lib/runtime.ts");
+  // TORCHVID_BENCH_THREADS: intra-op threads for this run (default: torchvid's own default).
+  if (process.env.TORCHVID_BENCH_THREADS) setNumThreads(Number(process.env.TORCHVID_BENCH_THREADS));
   const cfg = JSON.parse(readFileSync(join(model, "configs", "unet.json"), "utf8"));
   const sample = Tensor.randn([2, cfg.in_channels, frames, size, size], { seed: 0 });
   const unet = await TorchModule.load(join(model, "unet.pt"));
@@ -41,7 +44,7 @@ async function child(model: string, frames: number, size: number, n: number, war
   }
   const cpu = process.cpuUsage(cpu0);
   const meanAbs = (out!.abs().sum().dataSync()[0] as number) / out!.numel;
-  console.log(JSON.stringify({ side: "torchvid", ms: times.map((x) => Math.round(x * 10) / 10), median_ms: Math.round(median(times) * 10) / 10, user_ms_per_forward: Math.round(cpu.user / 1000 / n), sys_ms_per_forward: Math.round(cpu.system / 1000 / n), out_mean_abs: meanAbs }));
+  console.log(JSON.stringify({ side: "torchvid", threads: info().numThreads, ms: times.map((x) => Math.round(x * 10) / 10), median_ms: Math.round(median(times) * 10) / 10, user_ms_per_forward: Math.round(cpu.user / 1000 / n), sys_ms_per_forward: Math.round(cpu.system / 1000 / n), out_mean_abs: meanAbs }));
 }
 
 const { values, positionals } = parseArgs({

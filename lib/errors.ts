@@ -68,21 +68,28 @@ export function fromNativeError(err: unknown, fallback: TorchvidErrorCode = "ERR
 
 /**
  * Runs a native call, rethrowing its failure as a TorchvidError whose stack starts at the caller.
- * Works for sync results and Promises alike.
+ * Works for sync results and Promises alike. The caller's stack is captured only when it is
+ * needed (a sync failure is still on it; an async call keeps it for later): a stack trace costs
+ * microseconds, more than many tensor ops, and most calls succeed.
  */
 export function wrapNative<T>(fn: () => T, fallback?: TorchvidErrorCode): T {
-  const site = new Error();
-  const rethrow = (err: unknown): never => {
-    const e = fromNativeError(err, fallback);
-    if (e instanceof TorchvidError && site.stack) e.stack = `${e.name}: ${e.message}\n${site.stack.split("\n").slice(2).join("\n")}`;
-    throw e;
-  };
   let result: T;
   try {
     result = fn();
   } catch (err) {
-    return rethrow(err);
+    throw restack(fromNativeError(err, fallback), new Error());
   }
-  if (result instanceof Promise) return result.catch(rethrow) as T;
+  if (result instanceof Promise) {
+    const site = new Error();
+    return result.catch((err: unknown) => {
+      throw restack(fromNativeError(err, fallback), site);
+    }) as T;
+  }
   return result;
+}
+
+/** Points a TorchvidError's stack at the frames of `site` below wrapNative. */
+function restack(e: unknown, site: Error): unknown {
+  if (e instanceof TorchvidError && site.stack) e.stack = `${e.name}: ${e.message}\n${site.stack.split("\n").slice(2).join("\n")}`;
+  return e;
 }

@@ -9,7 +9,7 @@ export * from "./tokenizer/index.ts";
 export * from "./lora/index.ts";
 export * from "./video/index.ts";
 export { Tensor, Generator, disposeAll, type DType, type Device, type HostArray } from "./tensor.ts";
-export { TorchModule, type ModuleValue, type LoadModuleOptions } from "./module.ts";
+export { TorchModule, onDevice, type ModuleValue, type LoadModuleOptions } from "./module.ts";
 export { info, defaultDevice, memoryStats, resetPeakMemoryStats, emptyCache, synchronize, setNumThreads, type TorchvidInfo } from "./runtime.ts";
 export { TorchvidError, NativeLoadError, ModelFormatError, AbortError, type TorchvidErrorCode } from "./errors.ts";
 export { UNet3DConditionModel, type ForwardChunkingOptions } from "./models/unet.ts";

@@ -20,8 +20,10 @@ import { createRequire } from "node:module";
 import { constants } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sourceHash } from "../scripts/source-hash.mjs";
-import { findLibtorchCandidates, LIBTORCH_HELP, type LibtorchLocation } from "../scripts/find-libtorch.mjs";
+// Plain-JS modules shared with scripts/ (which run before TypeScript is built). Imported as
+// "../lib/..." so that the same path works from lib/ (tsx) and from dist/ (the package ships lib/).
+import { sourceHash } from "../lib/source-hash.mjs";
+import { findLibtorchCandidates, LIBTORCH_HELP, type LibtorchLocation } from "../lib/find-libtorch.mjs";
 import { NativeLoadError } from "./errors.ts";
 import type { NativeBinding } from "./native-types.ts";
 
@@ -262,7 +264,21 @@ export function nativeLoadError(reasons: readonly string[], root = binaryRoot())
   );
 }
 
+/**
+ * libgomp (libtorch's OpenMP) reads its spin policy once, when it is loaded along with the addon.
+ * Its default lets idle worker threads spin for ~300,000 iterations between parallel regions,
+ * which on a busy machine (a server, or a CPU shared with other processes) burns the cores the
+ * computation needs: one UNet forward took 3x the CPU time and 3-4x the wall time (bench/NOTES.md).
+ * The libuv pool torchvid used before got libgomp's throttled spin (1,000) by accident, because
+ * its 4 threads each made an OpenMP team; the persistent executor thread asks for it explicitly.
+ * A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins (GOMP_SPINCOUNT=300000 restores the default).
+ */
+export function tuneOpenMP(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.OMP_WAIT_POLICY === undefined && env.GOMP_SPINCOUNT === undefined) env.GOMP_SPINCOUNT = "1000";
+}
+
 function load(): { binding: NativeBinding; binary: LoadedBinary } {
+  tuneOpenMP();
   const candidates = listBinaryCandidates();
   // Asking python3 for its torch costs a second or more: only when nothing cheaper fits.
   const cheap = findLibtorchCandidates({ python: false });

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findLibtorch, LIBTORCH_HELP } from "./find-libtorch.mjs";
+import { findLibtorch, LIBTORCH_HELP } from "../lib/find-libtorch.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);

@@ -25,7 +25,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sourceHash } from "./source-hash.mjs";
+import { sourceHash } from "../lib/source-hash.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const self = fileURLToPath(import.meta.url);
@@ -98,7 +98,7 @@ process.on("exit", () => rmSync(stage, { recursive: true, force: true }));
     manifest = JSON.parse(readFileSync(join(dir, "torchvid.json"), "utf8"));
     if (strip && spawnSync("strip", ["--strip-all", nodeFile], { stdio: "inherit" }).status !== 0) fail("strip failed (pass --no-strip)");
   } else {
-    const { findLibtorch, LIBTORCH_HELP } = await import("./find-libtorch.mjs");
+    const { findLibtorch, LIBTORCH_HELP } = await import("../lib/find-libtorch.mjs");
     const torch = findLibtorch();
     if (!torch) fail(`no libtorch found to build against. ${LIBTORCH_HELP}`);
     const key = createHash("sha1").update(torch.torchDir).digest("hex").slice(0, 12);

@@ -1,1 +1,1 @@
-export function sourceHash(root: string): string | null;
+export * from "../lib/source-hash.mjs";

@@ -25,7 +25,7 @@ import {
   sourceHash,
 } from "../lib/native.ts";
 import { NativeLoadError } from "../lib/errors.ts";
-import { findLibtorch, findLibtorchCandidates, type LibtorchLocation } from "../scripts/find-libtorch.mjs";
+import { findLibtorch, findLibtorchCandidates, type LibtorchLocation } from "../lib/find-libtorch.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const platformDir = `${process.platform}-${process.arch}`;
@@ -352,7 +352,7 @@ describe("loading in a child process", () => {
   });
 });
 
-describe("scripts/find-libtorch.mjs order", () => {
+describe("lib/find-libtorch.mjs order", () => {
   const a = fakeLibtorch("2.11.0", { cuda: true }); // TORCHVID_LIBTORCH (e.g. a pip torch package root)
   const b = fakeLibtorch("2.10.0"); // Torch_DIR
   const c = fakeLibtorch("2.9.1"); // python3's torch

@@ -99,6 +99,14 @@ describe("outputs", () => {
     assert.equal(vs.length, 4);
     assert.notDeepEqual(vs[0].data, vs[1].data);
   });
+  it("latents given by the caller are left as they were (the loop updates its own copy in place)", async () => {
+    const given = Tensor.randn([1, 4, 3, 8, 8], { generator: new Generator(11) });
+    const before = given.dataSync() as Float32Array;
+    const first = await frames(pipe, { seed: undefined, latents: given });
+    assert.deepEqual(given.dataSync(), before);
+    assert.deepEqual(await frames(pipe, { seed: undefined, latents: given }), first);
+    given.dispose();
+  });
   it("latent output has [B, 4, F, h, w]", async () => {
     const out = await pipe.generate({ ...small, outputType: "latent" });
     assert.deepEqual(out.latents.shape, [1, 4, 3, 8, 8]);

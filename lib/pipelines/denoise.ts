@@ -61,11 +61,12 @@ export async function denoise(args: DenoiseArgs): Promise<Tensor> {
       let guided = noisePred;
       const parts: Tensor[] = [];
       if (cfg) {
-        // uncond + g * (text - uncond), written into the uncond half of the UNet's output.
+        // uncond + g * (text - uncond), in the UNet's own output: text -= uncond (torch's sub is
+        // add with alpha -1, the same floats), then uncond += g * text.
         const [uncond, text] = noisePred.chunk(2, 0);
-        const diff = text.sub(uncond);
-        uncond.axpbyInPlace(1, guidanceScale, diff);
-        parts.push(text, diff);
+        text.addInPlace(uncond, -1);
+        uncond.axpbyInPlace(1, guidanceScale, text);
+        parts.push(text);
         guided = uncond;
       }
       try {

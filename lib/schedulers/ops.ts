@@ -14,7 +14,8 @@ export function tensorClassOf(t: Tensor): TensorClass {
 }
 
 export function isTensor(x: unknown): x is Tensor {
-  return typeof x === "object" && x !== null && typeof (x as Tensor).axpby === "function" && Array.isArray((x as Tensor).shape);
+  // `in`, not a read: a native tensor's shape getter is a call into the addon (every step checks its inputs).
+  return typeof x === "object" && x !== null && typeof (x as Tensor).axpby === "function" && "shape" in x;
 }
 
 export function expectTensor(x: unknown, name: string): Tensor {

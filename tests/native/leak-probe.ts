@@ -35,11 +35,21 @@ async function main(fixtureDir: string) {
   await new Promise((r) => setTimeout(r, 50));
   result.finalizers = (rss() - before) / MiB;
 
+  // Forwards whose outputs are 1.5 MiB each ([131072, 3] float32): a leaked output per forward
+  // would be 300 MiB over 200 forwards.
   const m = await TorchModule.load(join(fixtureDir, "affine.pt"));
-  const x = Tensor.randn([64, 4], { seed: 1 });
+  const x = Tensor.randn([131072, 4], { seed: 1 });
   for (let i = 0; i < 20; i++) (await m.forwardTensor(x)).dispose();
   before = rss();
-  for (let i = 0; i < 200; i++) (await m.forwardTensor(x)).dispose();
+  for (let i = 0; i < 200; i++) {
+    const out = await m.forwardTensor(x);
+    result.outputMiB = out.nbytes / MiB;
+    out.dispose();
+  }
+  // And outputs nobody disposes: the GC must free them (their storage is reported to V8).
+  for (let i = 0; i < 200; i++) await m.forwardTensor(x);
+  gc();
+  await new Promise((r) => setTimeout(r, 50)); // Node-API finalizers run after the GC pass
   result.forwards = (rss() - before) / MiB;
   console.log(JSON.stringify(result));
 }
