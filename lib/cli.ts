@@ -10,10 +10,12 @@ import { convert, convertCommand } from "./cli/convert.ts";
 import { generate, generateCommand } from "./cli/generate.ts";
 import { info, infoCommand } from "./cli/info.ts";
 import { upscale, upscaleCommand } from "./cli/upscale.ts";
+import { pull, pullCommand } from "./cli/pull.ts";
+import { cache, cacheCommand } from "./cli/cache.ts";
 
 type Run<A> = (argv: A) => Promise<number | void>;
 
-const COMMANDS = ["generate", "upscale", "convert", "info", "bench"];
+const COMMANDS = ["generate", "upscale", "convert", "info", "bench", "pull", "cache"];
 
 /** Runs the CLI with `args` (without node and the script) and resolves with the exit code. */
 export async function main(args: string[] = process.argv.slice(2)): Promise<number> {
@@ -57,6 +59,8 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<numb
   cli = register(cli, convertCommand, convert);
   cli = register(cli, infoCommand, info);
   cli = register(cli, benchCommand, bench);
+  cli = register(cli, pullCommand, pull);
+  cli = register(cli, cacheCommand, cache);
 
   try {
     await cli.parseAsync();

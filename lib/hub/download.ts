@@ -118,6 +118,21 @@ export async function cachedSnapshot(repo: string, options: DownloadOptions = {}
   return { repo, commit, dir: snapshotDir(repoDir, commit) };
 }
 
+/** No byte for this long: the connection is dead even if no error says so; resume on a new one. */
+const STALL_MS = Number(process.env.TORCHVID_HUB_STALL_MS) || 60_000;
+
+async function readOrStall(reader: ReadableStreamDefaultReader<Uint8Array>, path: string): Promise<ReadableStreamReadResult<Uint8Array>> {
+  let timer: NodeJS.Timeout | undefined;
+  const stall = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TypeError(`terminated: no data for ${STALL_MS / 1000} s while downloading ${path}`)), STALL_MS);
+  });
+  try {
+    return await Promise.race([reader.read(), stall]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
@@ -187,11 +202,17 @@ async function fetchFile(repoDir: string, path: string, ctx: FetchContext): Prom
           ctx.onBytes(path, have, info.size, 0);
           for (;;) {
             throwIfAborted(ctx.signal);
-            const { done, value } = await reader.read();
+            const { done, value } = await readOrStall(reader, path);
             if (done) break;
             if (!out.write(value)) await new Promise<void>((r) => out.once("drain", () => r()));
             have += value.byteLength;
             ctx.onBytes(path, have, info.size, value.byteLength);
+            // Every byte is here: do not wait for the end of the stream (a stream that never
+            // closes after its last byte must not hang the download).
+            if (have >= info.size) {
+              reader.cancel().catch(() => {});
+              break;
+            }
           }
         } catch (err) {
           reader.cancel().catch(() => {});
