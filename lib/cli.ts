@@ -3,9 +3,11 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted (Ctrl-C).
  */
 
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import yargs, { type Argv, type CommandModule } from "yargs";
 import { benchCommand, bench } from "./cli/bench.ts";
-import { EXIT_OK, packageVersion, reportError, UsageError, type GlobalArgs } from "./cli/common.ts";
+import { EXIT_OK, packageRoot, packageVersion, reportError, UsageError, type GlobalArgs } from "./cli/common.ts";
 import { convert, convertCommand } from "./cli/convert.ts";
 import { generate, generateCommand } from "./cli/generate.ts";
 import { info, infoCommand } from "./cli/info.ts";
@@ -58,7 +60,8 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<numb
   cli = register(cli, upscaleCommand, upscale);
   cli = register(cli, convertCommand, convert);
   cli = register(cli, infoCommand, info);
-  cli = register(cli, benchCommand, bench);
+  // The benchmark is a development tool (bench/ is not in the npm package): offered only where it is.
+  if (existsSync(join(packageRoot(), "bench"))) cli = register(cli, benchCommand, bench);
   cli = register(cli, pullCommand, pull);
   cli = register(cli, cacheCommand, cache);
 
