@@ -18,7 +18,8 @@ export type TorchvidErrorCode =
   | "ERR_TORCHVID_ABORTED"
   | "ERR_TORCHVID_TORCH"
   | "ERR_TORCHVID_VIDEO"
-  | "ERR_TORCHVID_CONVERT";
+  | "ERR_TORCHVID_CONVERT"
+  | "ERR_TORCHVID_HUB";
 
 export class TorchvidError extends Error {
   readonly code: TorchvidErrorCode;

@@ -2,12 +2,13 @@
 import type { Tensor } from "../tensor.ts";
 import { expectInt } from "../validate.ts";
 import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
+import { resolveModelFolder, type HubOptions } from "../hub/resolve.ts";
 import { checkOptionNames, type GenerateOptions, type LatentOutput, type VideoOutput } from "./options.ts";
 
 export class TextToVideoSDPipeline extends VideoDiffusionPipeline {
-  /** Loads a model folder written by `torchvid convert`. */
-  static async fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<TextToVideoSDPipeline> {
-    return new TextToVideoSDPipeline(await loadComponents(dir, options));
+  /** Loads a model folder written by `torchvid convert`, or a Hub model id ("org/name", downloaded and converted once). */
+  static async fromPretrained(dir: string, options: FromPretrainedOptions & HubOptions = {}): Promise<TextToVideoSDPipeline> {
+    return new TextToVideoSDPipeline(await loadComponents(await resolveModelFolder(dir, options), options));
   }
 
   /** A text-to-video pipeline over the components another pipeline already loaded. */

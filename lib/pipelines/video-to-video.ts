@@ -6,6 +6,7 @@ import { Tensor, disposeAll } from "../tensor.ts";
 import { expectNumber, invalidParameter } from "../validate.ts";
 import { assertVideo, type Video } from "../video/types.ts";
 import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
+import { resolveModelFolder, type HubOptions } from "../hub/resolve.ts";
 import { checkOptionNames, type ImageInput, type LatentOutput, type VideoOutput, type VideoToVideoOptions } from "./options.ts";
 
 /** Turns the accepted inputs into one uint8/float Video of the requested size. */
@@ -43,8 +44,8 @@ async function toVideo(input: VideoToVideoOptions["video"], width: number | unde
 }
 
 export class VideoToVideoSDPipeline extends VideoDiffusionPipeline {
-  static async fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<VideoToVideoSDPipeline> {
-    return new VideoToVideoSDPipeline(await loadComponents(dir, options));
+  static async fromPretrained(dir: string, options: FromPretrainedOptions & HubOptions = {}): Promise<VideoToVideoSDPipeline> {
+    return new VideoToVideoSDPipeline(await loadComponents(await resolveModelFolder(dir, options), options));
   }
 
   /** A video-to-video pipeline over the components another pipeline already loaded (no reload, no copy). */
