@@ -3,9 +3,11 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted (Ctrl-C).
  */
 
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import yargs, { type Argv, type CommandModule } from "yargs";
 import { benchCommand, bench } from "./cli/bench.ts";
-import { EXIT_OK, packageVersion, reportError, UsageError, type GlobalArgs } from "./cli/common.ts";
+import { EXIT_OK, packageRoot, packageVersion, reportError, UsageError, type GlobalArgs } from "./cli/common.ts";
 import { usageFromYargs } from "./cli/arg-checks.ts";
 import { convert, convertCommand } from "./cli/convert.ts";
 import { generate, generateCommand } from "./cli/generate.ts";
@@ -16,10 +18,12 @@ import { submit, submitCommand } from "./cli/submit.ts";
 import { upscale, upscaleCommand } from "./cli/upscale.ts";
 import { worker, workerCommand } from "./cli/worker.ts";
 import { withPipelineApi, type PipelineApi } from "./cli/run-pipeline.ts";
+import { pull, pullCommand } from "./cli/pull.ts";
+import { cache, cacheCommand } from "./cli/cache.ts";
 
 type Run<A> = (argv: A) => Promise<number | void>;
 
-const COMMANDS = ["generate", "upscale", "convert", "info", "bench", "serve", "worker", "submit", "jobs"];
+const COMMANDS = ["generate", "upscale", "convert", "info", "bench", "pull", "cache", "serve", "worker", "submit", "jobs"];
 
 export interface MainOptions {
   /** Where generate/upscale/info get the pipeline API (defaults to this package's lib): tests pass a stand-in. */
@@ -67,7 +71,10 @@ export async function main(args: string[] = process.argv.slice(2), options: Main
   cli = register(cli, upscaleCommand, upscale);
   cli = register(cli, convertCommand, convert);
   cli = register(cli, infoCommand, info);
-  cli = register(cli, benchCommand, bench);
+  // The benchmark is a development tool (bench/ is not in the npm package): offered only where it is.
+  if (existsSync(join(packageRoot(), "bench"))) cli = register(cli, benchCommand, bench);
+  cli = register(cli, pullCommand, pull);
+  cli = register(cli, cacheCommand, cache);
   cli = register(cli, serveCommand, serve);
   cli = register(cli, workerCommand, worker);
   cli = register(cli, submitCommand, submit);

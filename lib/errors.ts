@@ -19,6 +19,7 @@ export type TorchvidErrorCode =
   | "ERR_TORCHVID_TORCH"
   | "ERR_TORCHVID_VIDEO"
   | "ERR_TORCHVID_CONVERT"
+  | "ERR_TORCHVID_HUB"
   /** A method called out of order (a scheduler stepped before setTimesteps). */
   | "ERR_TORCHVID_STATE";
 

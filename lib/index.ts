@@ -18,3 +18,4 @@ export { AutoencoderKL } from "./models/vae.ts";
 export { ModelFolder, type ModelManifest } from "./models/model-folder.ts";
 export { readSafetensors, parseSafetensors, type SafetensorsFile, type SafetensorsEntry } from "./safetensors.ts";
 export { checkGenerateRequest, checkUpscaleRequest, requestToOptions, type GenerateRequest, type UpscaleRequest, type RequestLimits } from "./requests.ts";
+export * from "./hub/index.ts";

@@ -8,6 +8,7 @@ import { checkInt, UsageError, type GlobalArgs } from "./common.ts";
 import { checkModel, checkOutput, parsePipelineArgs, withPipelineOptions, type PipelineArgs } from "./options.ts";
 import { encodeAndReport, samplingInputs, withRender } from "./render.ts";
 import { runTextToVideo } from "./run-pipeline.ts";
+import { resolveCliModel } from "./model-arg.ts";
 
 interface GenerateArgs extends PipelineArgs, GlobalArgs {
   prompt: string;
@@ -26,6 +27,7 @@ export async function generate(argv: GenerateArgs): Promise<void> {
   checkStepsForModel(steps, setup.model);
 
   await withRender(argv.json, async (r) => {
+    await resolveCliModel(setup, argv, r.signal);
     r.reporter.phase("load", { message: `Loading ${setup.model}` });
     const video = await runTextToVideo(
       setup,

@@ -8,6 +8,7 @@ import { AbortError, TorchvidError } from "../errors.ts";
 import { assertWritable } from "../video/atomic.ts";
 import { outputTarget } from "../video/export.ts";
 import { rejectRepeated, SINGLE_VALUE_FLAGS } from "./arg-checks.ts";
+import { isModelId } from "../hub/model-id.ts";
 import { checkInt, checkNumber, defaultModelDir, parseLora, parseSeed, randomSeed, UsageError } from "./common.ts";
 import type { Reporter } from "./progress.ts";
 import { SCHEDULER_NAMES, type PipelineSetup } from "./run-pipeline.ts";
@@ -18,6 +19,7 @@ export const DTYPES = ["float32", "float16", "bfloat16"] as const;
 export function withPipelineOptions<T>(y: Argv<T>) {
   return y
     .option("model", { type: "string", describe: "Model folder written by `torchvid convert` (default: the package's models/tiny)", group: "Model:" })
+    .option("variant", { type: "string", describe: 'With a Hub id as --model (org/name[@revision]): weight files to fetch, e.g. "fp16"', group: "Model:" })
     .option("device", { type: "string", describe: "cpu, cuda or cuda:N (default: the library's choice)", group: "Model:" })
     .option("dtype", { type: "string", choices: DTYPES, describe: "Weights and activations type (float16 needs CUDA)", group: "Model:" })
     .option("scheduler", { type: "string", describe: `Sampler: ${SCHEDULER_NAMES.join(", ")} (default: the model's)`, group: "Sampling:" })
@@ -40,6 +42,7 @@ export function withPipelineOptions<T>(y: Argv<T>) {
 
 export interface PipelineArgs {
   model?: string;
+  variant?: string;
   device?: string;
   dtype?: string;
   scheduler?: string;
@@ -113,6 +116,7 @@ export function checkOutput(path: string): void {
 
 /** Throws the "run torchvid convert first" error unless `dir` is a folder. */
 export function checkModel(dir: string): void {
+  if (isModelId(dir)) return; // a Hub id: downloaded and converted when the run starts
   let ok = false;
   try {
     ok = statSync(dir).isDirectory();
@@ -120,7 +124,7 @@ export function checkModel(dir: string): void {
   if (!ok) {
     throw new TorchvidError(
       "ERR_TORCHVID_MODEL_LOAD",
-      `Model folder ${dir} not found: run \`torchvid convert SRC DST\` first (SRC a diffusers checkpoint folder, e.g. damo-vilab/text-to-video-ms-1.7b), or for a small random test model \`torchvid convert --random tiny CKPT && torchvid convert CKPT ${dir}\``,
+      `Model folder ${dir} not found: run \`torchvid convert SRC DST\` first (SRC a diffusers checkpoint folder, e.g. damo-vilab/text-to-video-ms-1.7b), or pass a Hub model id (org/name), or for a small random test model \`torchvid convert --random tiny CKPT && torchvid convert CKPT ${dir}\``,
     );
   }
 }

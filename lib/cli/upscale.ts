@@ -11,6 +11,7 @@ import { checkStepsForModel } from "./arg-checks.ts";
 import { checkModel, checkOutput, parsePipelineArgs, withPipelineOptions, type PipelineArgs } from "./options.ts";
 import { encodeAndReport, samplingInputs, withRender } from "./render.ts";
 import { runVideoToVideo } from "./run-pipeline.ts";
+import { resolveCliModel } from "./model-arg.ts";
 
 interface UpscaleArgs extends PipelineArgs, GlobalArgs {
   input: string;
@@ -45,6 +46,7 @@ export async function upscale(argv: UpscaleArgs): Promise<void> {
       throw new UsageError(`${argv.input} is ${video.width}x${video.height}; pass --width and --height (multiples of 8) to resize it`);
     }
     const fps = argv.fps ?? video.fps;
+    await resolveCliModel(setup, argv, r.signal);
     r.reporter.phase("load", { message: `Loading ${setup.model}` });
     const out = await runVideoToVideo(
       setup,

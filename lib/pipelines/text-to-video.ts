@@ -3,12 +3,16 @@ import type { Tensor } from "../tensor.ts";
 import type { Scheduler } from "../schedulers/index.ts";
 import { expectInt } from "../validate.ts";
 import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
+import { resolveModelFolder, type HubOptions } from "../hub/resolve.ts";
 import { checkOptionNames, type GenerateOptions, type LatentOutput, type VideoOutput } from "./options.ts";
 
 export class TextToVideoSDPipeline extends VideoDiffusionPipeline {
-  /** Loads a model folder written by `torchvid convert` (weights of its own, even from a folder loaded before). */
-  static async fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<TextToVideoSDPipeline> {
-    return new TextToVideoSDPipeline(await loadComponents(dir, options));
+  /**
+   * Loads a model folder written by `torchvid convert` (weights of its own, even from a folder
+   * loaded before), or a Hub model id ("org/name", downloaded and converted once).
+   */
+  static async fromPretrained(dir: string, options: FromPretrainedOptions & HubOptions = {}): Promise<TextToVideoSDPipeline> {
+    return new TextToVideoSDPipeline(await loadComponents(await resolveModelFolder(dir, options), options));
   }
 
   /**

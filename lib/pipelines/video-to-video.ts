@@ -8,6 +8,7 @@ import { assertVideo, type Video } from "../video/types.ts";
 import type { Scheduler } from "../schedulers/index.ts";
 import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
 import { stage } from "./offload.ts";
+import { resolveModelFolder, type HubOptions } from "../hub/resolve.ts";
 import { checkOptionNames, type ImageInput, type LatentOutput, type VideoOutput, type VideoToVideoOptions } from "./options.ts";
 
 /** Turns the accepted inputs into one uint8/float Video of the requested size. */
@@ -45,8 +46,8 @@ async function toVideo(input: VideoToVideoOptions["video"], width: number | unde
 }
 
 export class VideoToVideoSDPipeline extends VideoDiffusionPipeline {
-  static async fromPretrained(dir: string, options: FromPretrainedOptions = {}): Promise<VideoToVideoSDPipeline> {
-    return new VideoToVideoSDPipeline(await loadComponents(dir, options));
+  static async fromPretrained(dir: string, options: FromPretrainedOptions & HubOptions = {}): Promise<VideoToVideoSDPipeline> {
+    return new VideoToVideoSDPipeline(await loadComponents(await resolveModelFolder(dir, options), options));
   }
 
   /**
