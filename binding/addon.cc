@@ -52,6 +52,12 @@ static Napi::Value CpuAllocatorStats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// V8's running total of external memory (what the addon and others reported): process.memoryUsage()
+// does not show it (its `external` counts ArrayBuffers only).
+static Napi::Value ExternalMemory(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
+}
+
 static Napi::Value FailNextMoveAfter(const Napi::CallbackInfo& info) {
   int64_t n = toIntArg(info[0], "tensors");
   if (n < 0) throw Napi::RangeError::New(info.Env(), "Expected an integer >= 0 for tensors");
@@ -122,6 +128,7 @@ static Napi::Object InitGuarded(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuAllocatorStats", Napi::Function::New<guardedFunction<CpuAllocatorStats>>(env, "cpuAllocatorStats"));
   Napi::Object testHooks = Napi::Object::New(env);
   testHooks.Set("failNextMoveAfter", Napi::Function::New<guardedFunction<FailNextMoveAfter>>(env, "failNextMoveAfter"));
+  testHooks.Set("externalMemory", Napi::Function::New<guardedFunction<ExternalMemory>>(env, "externalMemory"));
   exports.Set("testHooks", testHooks);
 
   Napi::Object builtWith = Napi::Object::New(env);

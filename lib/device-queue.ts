@@ -12,7 +12,9 @@
  *
  * Turns are re-entrant: work queued from inside a job that already holds its keys (an `onDevice`
  * job that sets module attributes, say) runs at once instead of waiting for itself. Taking a NEW
- * device from inside a job is allowed but orders behind that device's earlier work, as usual.
+ * device from inside a job (a move to cuda inside `onDevice("cpu", ...)`) waits behind that
+ * device's earlier work, and can deadlock if that work waits for a device the job holds: take
+ * every device a job needs in one call instead (`onDevice(["cpu", "cuda"], job)`).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { invalidParameter } from "./validate.ts";
@@ -66,10 +68,14 @@ export const deviceQueue = new DeviceQueue();
  * Runs `job` when every earlier piece of work for `device` has finished, and lets nothing else
  * for that device run until `job` settles. Use it for changes that must not race a forward
  * (LoRA fuse/unfuse, chunking attributes). Work queued on the same device from inside `job` runs
- * inside this turn.
+ * inside this turn. Several devices (an array) are taken at once.
  */
-export function onDevice<T>(device: string, job: () => T | Promise<T>): Promise<T> {
-  if (typeof device !== "string" || !/^(cpu|cuda(:\d+)?)$/.test(device)) throw invalidParameter("device", `"cpu", "cuda" or "cuda:N"`, device, typeof device === "string" ? "range" : "type");
+export function onDevice<T>(device: string | readonly string[], job: () => T | Promise<T>): Promise<T> {
+  const devices = typeof device === "string" ? [device] : device;
+  if (!Array.isArray(devices) || devices.length === 0) throw invalidParameter("device", `"cpu", "cuda", "cuda:N" or a non-empty array of them`, device, "type");
+  for (const d of devices) {
+    if (typeof d !== "string" || !/^(cpu|cuda(:\d+)?)$/.test(d)) throw invalidParameter("device", `"cpu", "cuda" or "cuda:N"`, d, typeof d === "string" ? "range" : "type");
+  }
   if (typeof job !== "function") throw invalidParameter("job", "a function", job, "type");
-  return deviceQueue.run(device, job);
+  return deviceQueue.run(devices, job);
 }

@@ -159,7 +159,7 @@ export interface NativeBinding {
   /** The caching CPU allocator (src/cpu_allocator.h): bytes cached and live, hits and misses. */
   cpuAllocatorStats(): NativeCpuAllocatorStats;
   /** Fault injection for tests only. */
-  readonly testHooks: { failNextMoveAfter(tensors: number): void };
+  readonly testHooks: { failNextMoveAfter(tensors: number): void; externalMemory(): number };
   /** Waits for all queued GPU work (timing); no-op on CPU. */
   synchronize(device: number): Promise<void>;
   /** Compile-time facts: what libtorch this binary was built against. */

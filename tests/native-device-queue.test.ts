@@ -88,7 +88,10 @@ describe("DeviceQueue", () => {
     assert.equal(await next, 42);
   });
 
-  it("onDevice checks its arguments", () => {
+  it("onDevice takes one device or several at once, and checks its arguments", async () => {
+    assert.equal(await onDevice(["cpu", "cuda:3"], () => 7), 7);
+    assert.throws(() => onDevice([], () => 1), /device/);
+    assert.throws(() => onDevice(["cpu", "tpu"], () => 1), /device/);
     assert.throws(() => onDevice("gpu", () => 1), /device/);
     assert.throws(() => onDevice("cpu", 1 as never), /job/);
   });

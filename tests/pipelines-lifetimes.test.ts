@@ -29,7 +29,8 @@ describe("dispose", { skip }, () => {
     await assert.rejects(pipe.unfuseLora(), isDisposed);
     await assert.rejects(pipe.encodePrompt({ prompt: "x", doClassifierFreeGuidance: false }), isDisposed);
     assert.throws(() => pipe.enableVaeSlicing(), isDisposed);
-    assert.throws(() => TextToVideoSDPipeline.fromPipe(pipe), /disposed pipeline/);
+    assert.throws(() => TextToVideoSDPipeline.fromPipe(pipe), isDisposed);
+    assert.throws(() => VideoToVideoSDPipeline.fromPipe(pipe), isDisposed);
     await pipe.dispose(); // idempotent
   });
 

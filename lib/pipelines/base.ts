@@ -27,7 +27,7 @@ import { stage, unstage } from "./offload.ts";
 import { encodePrompt, type EncodePromptOptions } from "./prompt.ts";
 import type { GenerateOptions, LatentOutput, OutputType, VideoOutput } from "./options.ts";
 
-export { loadComponents, cloneScheduler, type FromPretrainedOptions, type PipelineComponents } from "./load.ts";
+export { loadComponents, cloneScheduler, disposedError, type FromPretrainedOptions, type PipelineComponents } from "./load.ts";
 export { resolveGenerators, randnTensor } from "./rng.ts";
 export { throwIfAborted } from "./checks.ts";
 

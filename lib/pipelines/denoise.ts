@@ -45,7 +45,12 @@ export async function denoise(args: DenoiseArgs): Promise<Tensor> {
   const [b, c, f, h, w] = latents.shape;
   // On a GPU every timestep goes to the device once and each step takes a view (no per-step
   // host-to-device copy); on the CPU a 0-dim tensor per step is one call.
-  const onDevice = args.device === "cpu" ? null : await Tensor.from(Float32Array.from(timesteps), [timesteps.length]).toDevice(args.device);
+  let deviceTimesteps: Tensor | null = null;
+  if (args.device !== "cpu") {
+    const host = Tensor.from(Float32Array.from(timesteps), [timesteps.length]);
+    deviceTimesteps = await host.toDevice(args.device);
+    host.dispose();
+  }
   const start = performance.now();
   try {
     for (let i = 0; i < timesteps.length; i++) {
@@ -53,7 +58,7 @@ export async function denoise(args: DenoiseArgs): Promise<Tensor> {
       const t = timesteps[i];
       const doubled = cfg ? Tensor.cat([latents, latents], 0) : latents;
       const modelInput = scheduler.scaleModelInput(doubled, t);
-      const tView = onDevice ? onDevice.slice(0, i, i + 1).reshape([]) : null;
+      const tView = deviceTimesteps ? deviceTimesteps.slice(0, i, i + 1).reshape([]) : null;
       const noisePred = await unet.forward(modelInput, tView ?? t, embeds);
       tView?.dispose();
       if (doubled !== latents && doubled !== modelInput) doubled.dispose();
@@ -84,7 +89,7 @@ export async function denoise(args: DenoiseArgs): Promise<Tensor> {
     emptyCache();
     throw err;
   } finally {
-    onDevice?.dispose();
+    deviceTimesteps?.dispose();
   }
 }
 

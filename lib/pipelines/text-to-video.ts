@@ -2,7 +2,7 @@
 import type { Tensor } from "../tensor.ts";
 import type { Scheduler } from "../schedulers/index.ts";
 import { expectInt } from "../validate.ts";
-import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
+import { VideoDiffusionPipeline, cloneScheduler, disposedError, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
 import { resolveModelFolder, type HubOptions } from "../hub/resolve.ts";
 import { checkOptionNames, type GenerateOptions, type LatentOutput, type VideoOutput } from "./options.ts";
 
@@ -20,7 +20,7 @@ export class TextToVideoSDPipeline extends VideoDiffusionPipeline {
    * copy): LoRA and chunking changes apply to both; the weights are freed when both are disposed.
    */
   static fromPipe(pipe: VideoDiffusionPipeline): TextToVideoSDPipeline {
-    if (pipe.disposed) throw new TypeError("fromPipe() was given a disposed pipeline: load one with fromPretrained()");
+    if (pipe.disposed) throw disposedError(pipe.constructor.name);
     const copy = new TextToVideoSDPipeline(pipe.components);
     copy.scheduler = cloneScheduler(pipe.scheduler);
     return copy;

@@ -6,7 +6,7 @@ import { Tensor, disposeAll } from "../tensor.ts";
 import { expectNumber, invalidParameter } from "../validate.ts";
 import { assertVideo, type Video } from "../video/types.ts";
 import type { Scheduler } from "../schedulers/index.ts";
-import { VideoDiffusionPipeline, cloneScheduler, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
+import { VideoDiffusionPipeline, cloneScheduler, disposedError, loadComponents, randnTensor, resolveGenerators, type FromPretrainedOptions } from "./base.ts";
 import { stage } from "./offload.ts";
 import { resolveModelFolder, type HubOptions } from "../hub/resolve.ts";
 import { checkOptionNames, type ImageInput, type LatentOutput, type VideoOutput, type VideoToVideoOptions } from "./options.ts";
@@ -55,7 +55,7 @@ export class VideoToVideoSDPipeline extends VideoDiffusionPipeline {
    * copy): LoRA and chunking changes apply to both; the weights are freed when both are disposed.
    */
   static fromPipe(pipe: VideoDiffusionPipeline): VideoToVideoSDPipeline {
-    if (pipe.disposed) throw new TypeError("fromPipe() was given a disposed pipeline: load one with fromPretrained()");
+    if (pipe.disposed) throw disposedError(pipe.constructor.name);
     const copy = new VideoToVideoSDPipeline(pipe.components);
     copy.scheduler = cloneScheduler(pipe.scheduler);
     return copy;
