@@ -9,10 +9,13 @@
 #include <thread>
 
 #ifdef TORCHVID_CUDA
-#include <ATen/cuda/CUDAContext.h>
+// Only what the device facts and memory statistics need. torch/script.h does not bring
+// torch/cuda.h (is_available, device_count, synchronize); ATen/cuda/CUDAContext.h is avoided on
+// purpose: it pulls the cuBLAS/cuSPARSE/cuSOLVER headers that a bare toolkit may lack.
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <cuda_runtime_api.h>
+#include <torch/cuda.h>
 #endif
 
 namespace torchvid {
@@ -217,9 +220,10 @@ RuntimeInfo runtimeInfo() {
   info.cudaAvailable = torch::cuda::is_available();
   if (info.cudaAvailable) {
     for (int i = 0; i < static_cast<int>(torch::cuda::device_count()); i++) {
-      const cudaDeviceProp* prop = at::cuda::getDeviceProperties(i);
-      info.devices.push_back({i, prop->name, static_cast<int64_t>(prop->totalGlobalMem),
-                              std::to_string(prop->major) + "." + std::to_string(prop->minor)});
+      cudaDeviceProp prop{};
+      if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
+      info.devices.push_back({i, prop.name, static_cast<int64_t>(prop.totalGlobalMem),
+                              std::to_string(prop.major) + "." + std::to_string(prop.minor)});
     }
   }
 #endif
@@ -240,7 +244,9 @@ MemoryStats memoryStats(int device) {
   checkCudaIndex(device);
   using c10::cuda::CUDACachingAllocator::getDeviceStats;
   auto stats = getDeviceStats(static_cast<c10::DeviceIndex>(device));
-  const auto all = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+  // StatType::AGGREGATE is entry 0 in every torch version; the enum itself moved (torch 2.6 put it
+  // in c10/core/CachingDeviceAllocator.h, c10::CachingAllocator), so it is not named here.
+  const size_t all = 0;
   return {stats.allocated_bytes[all].current, stats.reserved_bytes[all].current,
           stats.allocated_bytes[all].peak, stats.reserved_bytes[all].peak};
 #else
