@@ -19,6 +19,8 @@ import { redisMissing, startRedis, type RedisServer } from "./helpers/redis-serv
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = join(repo, "bin", "torchvid.js");
 const preload = join(repo, "tests", "helpers", "jobs-faults.ts");
+// Workers run the CLI from lib/, so the fault preload (which patches lib/) applies even when dist/ is built.
+const workerCli = join(repo, "tests", "helpers", "cli-from-source.ts");
 const model = join(repo, "models", "tiny");
 const skip = redisMissing ?? (existsSync(join(model, "manifest.json")) ? false : "models/tiny missing: run `npm run setup`");
 
@@ -49,7 +51,7 @@ interface WorkerProc {
 function spawnWorker(queue: string, out: string, journal: string, extra: string[] = []): WorkerProc {
   const child = spawn(
     process.execPath,
-    ["--import", import.meta.resolve("tsx"), "--import", preload, bin, "worker", "--redis", redis.url, "--queue", queue, "--out", out, "--model", model, "--json", ...extra],
+    ["--import", import.meta.resolve("tsx"), "--import", preload, workerCli, "worker", "--redis", redis.url, "--queue", queue, "--out", out, "--model", model, "--json", ...extra],
     { cwd: repo, env: { ...process.env, TORCHVID_FAULTS_JOURNAL: journal }, stdio: ["ignore", "pipe", "pipe"] },
   );
   children.add(child);
