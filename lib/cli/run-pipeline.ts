@@ -174,6 +174,41 @@ export async function runTextToVideo(setup: PipelineSetup, inputs: GenerateInput
   return run(pipe, {}, inputs);
 }
 
+/**
+ * One pipeline for many generations (`--prompts`, `--num-videos`): loads once, then for each
+ * input generates every video (numVideosPerPrompt) and hands them to `onVideos` before the next.
+ */
+export async function runTextToVideoBatch(
+  setup: PipelineSetup,
+  inputs: (GenerateInputs & { numVideosPerPrompt?: number; eta?: number })[],
+  onVideos: (index: number, videos: Video[]) => Promise<void>,
+  onLoaded?: () => void,
+): Promise<void> {
+  const pipe = await loadPipeline("TextToVideoSDPipeline", setup);
+  onLoaded?.();
+  try {
+    for (let i = 0; i < inputs.length; i++) {
+      const { onStep, onDecode, ...rest } = inputs[i]!;
+      if (rest.signal.aborted) throw rest.signal.reason instanceof Error ? rest.signal.reason : new AbortError("Interrupted");
+      const args: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(rest)) if (v !== undefined) args[k] = v;
+      let calls = 0;
+      const { frames } = await pipe.generate({
+        ...args,
+        onStep: (e: { step: number; numSteps: number; timestep?: number; elapsedMs?: number }) => {
+          calls++;
+          onStep({ step: Math.min(calls, e.numSteps), numSteps: e.numSteps, timestep: e.timestep, elapsedMs: e.elapsedMs });
+          if (calls === e.numSteps) onDecode();
+        },
+      });
+      frames.forEach((v, j) => assertVideo(v, `frames[${j}]`));
+      await onVideos(i, frames);
+    }
+  } finally {
+    await pipe.dispose?.();
+  }
+}
+
 /** Loads a video-to-video pipeline and re-renders `video` with `strength`. */
 export async function runVideoToVideo(
   setup: PipelineSetup,
