@@ -25,6 +25,7 @@ export async function generate(argv: GenerateArgs): Promise<void> {
     if (argv.prompt !== undefined) throw new UsageError("Pass a prompt or --prompts FILE, not both");
     return generateBatch(argv, readPromptsFile(argv.prompts), numFrames, numVideos);
   }
+  if (argv.prompt === undefined) throw new UsageError('Pass the text to render, e.g. torchvid generate "a red panda eating bamboo", or a prompt file with --prompts FILE');
   if (numVideos > 1) return generateBatch(argv, [{ prompt: argv.prompt ?? "" }], numFrames, numVideos);
   if (!argv.prompt || !argv.prompt.trim()) throw new UsageError("The prompt is empty: pass the text to render, e.g. torchvid generate \"a red panda eating bamboo\"");
   const { setup, steps, guidance, width, height, seed } = parsePipelineArgs(argv, { guidance: 9 });
