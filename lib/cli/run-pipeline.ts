@@ -14,6 +14,25 @@ import type { StepEvent } from "./progress.ts";
 export const SCHEDULER_NAMES = ["ddim", "dpm++", "euler", "euler-a", "unipc", "pndm", "lms", "ddpm", "heun", "lcm"] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
+/** The diffusers class behind each short name (lib/schedulers SCHEDULER_NAMES), to name a model's own scheduler. */
+const SCHEDULER_CLASSES: Record<SchedulerName, string> = {
+  ddim: "DDIMScheduler",
+  "dpm++": "DPMSolverMultistepScheduler",
+  euler: "EulerDiscreteScheduler",
+  "euler-a": "EulerAncestralDiscreteScheduler",
+  unipc: "UniPCMultistepScheduler",
+  pndm: "PNDMScheduler",
+  lms: "LMSDiscreteScheduler",
+  ddpm: "DDPMScheduler",
+  heun: "HeunDiscreteScheduler",
+  lcm: "LCMScheduler",
+};
+
+/** The short name (`ddim`, `dpm++`, ...) of a diffusers scheduler class, or null for another class. */
+export function schedulerShortName(className: string | undefined): SchedulerName | null {
+  return (Object.keys(SCHEDULER_CLASSES) as SchedulerName[]).find((k) => SCHEDULER_CLASSES[k] === className) ?? null;
+}
+
 /** What the CLI uses of a pipeline (the real classes have more). */
 interface PipelineLike {
   scheduler: { config: unknown };
@@ -88,6 +107,8 @@ export interface PipelineSetup {
   vaeSlicing?: boolean;
   chunkSize?: number;
   loras?: { path: string; scale: number }[];
+  /** Set once the pipeline is loaded: the diffusers class of the scheduler it runs (the model's own, or --scheduler's). */
+  schedulerClass?: string;
 }
 
 export interface GenerateInputs {
@@ -113,6 +134,8 @@ async function loadPipeline(kind: "TextToVideoSDPipeline" | "VideoToVideoSDPipel
     ...(setup.dtype !== undefined ? { dtype: setup.dtype } : {}),
   });
   if (setup.scheduler !== undefined) pipe.scheduler = need(api, missing, "schedulerFromName")(setup.scheduler, pipe.scheduler.config) as PipelineLike["scheduler"];
+  const scheduler = pipe.scheduler as { className?: string; config?: { _class_name?: string } };
+  setup.schedulerClass = scheduler.className ?? scheduler.config?._class_name ?? scheduler.constructor?.name;
   if (setup.cpuOffload) pipe.enableModelCpuOffload();
   if (setup.vaeSlicing) pipe.enableVaeSlicing();
   if (setup.chunkSize !== undefined) pipe.unet.enableForwardChunking({ chunkSize: setup.chunkSize, dim: 1 });
@@ -149,6 +172,41 @@ export async function runTextToVideo(setup: PipelineSetup, inputs: GenerateInput
   const pipe = await loadPipeline("TextToVideoSDPipeline", setup);
   onLoaded?.();
   return run(pipe, {}, inputs);
+}
+
+/**
+ * One pipeline for many generations (`--prompts`, `--num-videos`): loads once, then for each
+ * input generates every video (numVideosPerPrompt) and hands them to `onVideos` before the next.
+ */
+export async function runTextToVideoBatch(
+  setup: PipelineSetup,
+  inputs: (GenerateInputs & { numVideosPerPrompt?: number; eta?: number })[],
+  onVideos: (index: number, videos: Video[]) => Promise<void>,
+  onLoaded?: () => void,
+): Promise<void> {
+  const pipe = await loadPipeline("TextToVideoSDPipeline", setup);
+  onLoaded?.();
+  try {
+    for (let i = 0; i < inputs.length; i++) {
+      const { onStep, onDecode, ...rest } = inputs[i]!;
+      if (rest.signal.aborted) throw rest.signal.reason instanceof Error ? rest.signal.reason : new AbortError("Interrupted");
+      const args: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(rest)) if (v !== undefined) args[k] = v;
+      let calls = 0;
+      const { frames } = await pipe.generate({
+        ...args,
+        onStep: (e: { step: number; numSteps: number; timestep?: number; elapsedMs?: number }) => {
+          calls++;
+          onStep({ step: Math.min(calls, e.numSteps), numSteps: e.numSteps, timestep: e.timestep, elapsedMs: e.elapsedMs });
+          if (calls === e.numSteps) onDecode();
+        },
+      });
+      frames.forEach((v, j) => assertVideo(v, `frames[${j}]`));
+      await onVideos(i, frames);
+    }
+  } finally {
+    await pipe.dispose?.();
+  }
 }
 
 /** Loads a video-to-video pipeline and re-renders `video` with `strength`. */
