@@ -19,7 +19,14 @@ import { upscale, upscaleCommand } from "./cli/upscale.ts";
 import { worker, workerCommand } from "./cli/worker.ts";
 import { withPipelineApi, type PipelineApi } from "./cli/run-pipeline.ts";
 import { pull, pullCommand } from "./cli/pull.ts";
+import { withFlagSuggestions } from "./cli/did-you-mean.ts";
 import { cache, cacheCommand } from "./cli/cache.ts";
+
+/** The flags yargs knows at this point of the parse (the command's own ones once it is chosen). */
+function knownFlags(y: unknown): string[] {
+  const options = (y as { getOptions?: () => { key?: Record<string, unknown> } }).getOptions?.();
+  return Object.keys(options?.key ?? {});
+}
 
 type Run<A> = (argv: A) => Promise<number | void>;
 
@@ -83,6 +90,8 @@ export async function main(args: string[] = process.argv.slice(2), options: Main
   try {
     await withPipelineApi(options.pipelineApi, () => cli.parseAsync());
   } catch (err) {
+    // A typo'd flag: name the flag of this command it most likely meant.
+    if (err instanceof UsageError) err.message = withFlagSuggestions(err.message, knownFlags(cli));
     const verbose = args.includes("--verbose");
     const json = args.includes("--json");
     exitCode = reportError(err, { verbose, json }, command);

@@ -56,7 +56,7 @@ describe("torchvid --help", () => {
   it("lists the commands and exits 0", async () => {
     const r = await torchvid(["--help"]);
     assert.equal(r.code, 0);
-    for (const c of ["generate <prompt>", "upscale <input>", "convert [src] [dst]", "info", "bench"]) assert.ok(r.stdout.includes(`torchvid ${c}`), c);
+    for (const c of ["generate [prompt]", "upscale <input>", "convert [src] [dst]", "info", "bench"]) assert.ok(r.stdout.includes(`torchvid ${c}`), c);
   });
 
   it("every command has examples", async () => {
@@ -80,7 +80,7 @@ describe("usage errors exit 2 with one line", { concurrency: 4 }, () => {
     [[], /Pass a command: generate, upscale, convert, info or bench/],
     [["frobnicate"], /Unknown argument: frobnicate/],
     [["generate", "a cat", "--bogus"], /Unknown argument: bogus/, "generate"],
-    [["generate"], /Not enough non-option arguments/, "generate"],
+    [["generate"], /Pass the text to render, e\.g\. torchvid generate "a red panda eating bamboo", or a prompt file with --prompts FILE/, "generate"],
     [["upscale", "in.mp4", "-o", "out.mp4"], /Missing required argument: prompt/, "upscale"],
     [["generate", "a cat", "--frames", "0"], /--frames must be an integer between 1 and 1024, got 0/, "generate"],
     [["generate", "a cat", "--width", "250"], /--width must be a multiple of 8 .*got 250; try 248 or 256/, "generate"],

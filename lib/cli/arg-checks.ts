@@ -10,7 +10,7 @@ import { UsageError } from "./common.ts";
 /** The flags of the pipeline commands that take exactly one value. */
 export const SINGLE_VALUE_FLAGS = [
   "model", "device", "dtype", "scheduler", "steps", "guidance", "seed", "negative", "width", "height", "fps", "output", "chunk-size",
-  "frames", "prompt", "strength", "resize",
+  "frames", "prompt", "strength", "resize", "prompts", "num-videos", "variant",
 ] as const;
 
 /**

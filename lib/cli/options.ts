@@ -37,7 +37,7 @@ export function withPipelineOptions<T>(y: Argv<T>) {
     .option("lora", { type: "string", describe: "LoRA weights FILE[:scale] (repeat the flag for several)", group: "Model:" })
     .option("json", { type: "boolean", default: false, describe: "Print progress and the result as JSON lines on stdout" })
     // A value flag given without its value (`--frames`, `-o` at the end) is a usage error, not a default.
-    .requiresArg([...SINGLE_VALUE_FLAGS.filter((f) => !["frames", "prompt", "strength", "resize"].includes(f)), "lora"]);
+    .requiresArg([...SINGLE_VALUE_FLAGS.filter((f) => !["frames", "prompt", "strength", "resize", "prompts", "num-videos"].includes(f)), "lora"]);
 }
 
 export interface PipelineArgs {

@@ -8,7 +8,7 @@ import { exportVideo } from "../video/export.ts";
 import type { Video } from "../video/types.ts";
 import { interruptible, seedForJson, throwIfInterrupted } from "./options.ts";
 import { createReporter, type Reporter } from "./progress.ts";
-import type { GenerateInputs, PipelineSetup } from "./run-pipeline.ts";
+import { schedulerShortName, type GenerateInputs, type PipelineSetup } from "./run-pipeline.ts";
 
 export interface Render {
   reporter: Reporter;
@@ -76,7 +76,8 @@ export async function encodeAndReport(
       model: resolve(o.setup.model),
       steps: o.steps,
       guidance: o.guidance,
-      scheduler: o.setup.scheduler ?? null,
+      scheduler: o.setup.scheduler ?? schedulerShortName(o.setup.schedulerClass),
+      schedulerClass: o.setup.schedulerClass ?? null,
       elapsedMs,
     },
     `Wrote ${o.output} (${written.numFrames} frames, ${written.width}x${written.height}, ${written.fps} fps, seed ${o.seed}) in ${(elapsedMs / 1000).toFixed(1)} s`,

@@ -16,6 +16,25 @@ import type { StepEvent } from "./progress.ts";
 export const SCHEDULER_NAMES = ["ddim", "dpm++", "euler", "euler-a", "unipc", "pndm", "lms", "ddpm", "heun", "lcm"] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
+/** The diffusers class behind each short name (lib/schedulers SCHEDULER_NAMES), to name a model's own scheduler. */
+const SCHEDULER_CLASSES: Record<SchedulerName, string> = {
+  ddim: "DDIMScheduler",
+  "dpm++": "DPMSolverMultistepScheduler",
+  euler: "EulerDiscreteScheduler",
+  "euler-a": "EulerAncestralDiscreteScheduler",
+  unipc: "UniPCMultistepScheduler",
+  pndm: "PNDMScheduler",
+  lms: "LMSDiscreteScheduler",
+  ddpm: "DDPMScheduler",
+  heun: "HeunDiscreteScheduler",
+  lcm: "LCMScheduler",
+};
+
+/** The short name (`ddim`, `dpm++`, ...) of a diffusers scheduler class, or null for another class. */
+export function schedulerShortName(className: string | undefined): SchedulerName | null {
+  return (Object.keys(SCHEDULER_CLASSES) as SchedulerName[]).find((k) => SCHEDULER_CLASSES[k] === className) ?? null;
+}
+
 /** What the CLI uses of the library. */
 export type PipelineApi = Pick<typeof import("../index.ts"), "TextToVideoSDPipeline" | "VideoToVideoSDPipeline" | "schedulerFromName" | "info">;
 
@@ -42,6 +61,8 @@ export interface PipelineSetup {
   vaeSlicing?: boolean;
   chunkSize?: number;
   loras?: { path: string; scale: number }[];
+  /** Set once the pipeline is loaded: the diffusers class of the scheduler it runs (the model's own, or --scheduler's). */
+  schedulerClass?: string;
 }
 
 export interface GenerateInputs {
@@ -68,6 +89,8 @@ async function loadPipeline(kind: "TextToVideoSDPipeline" | "VideoToVideoSDPipel
     ...(setup.dtype !== undefined ? { dtype: setup.dtype as DType } : {}),
   });
   if (setup.scheduler !== undefined) pipe.scheduler = api.schedulerFromName(setup.scheduler as SchedulerName, pipe.scheduler.config);
+  const scheduler = pipe.scheduler as { className?: string; config?: { _class_name?: string } };
+  setup.schedulerClass = scheduler.className ?? scheduler.config?._class_name ?? scheduler.constructor?.name;
   if (setup.cpuOffload) pipe.enableModelCpuOffload();
   if (setup.vaeSlicing) pipe.enableVaeSlicing();
   if (setup.chunkSize !== undefined) await pipe.unet.enableForwardChunking({ chunkSize: setup.chunkSize, dim: 1 });
@@ -75,25 +98,38 @@ async function loadPipeline(kind: "TextToVideoSDPipeline" | "VideoToVideoSDPipel
   return pipe;
 }
 
-async function run(pipe: Pipeline, options: Record<string, unknown>, inputs: GenerateInputs): Promise<Video> {
+/** Only the defined values: an option left out takes the library's default. */
+function definedOnly(values: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** One generate() call with the CLI's step reporting (onDecode once the last step is done). */
+async function generateWith(pipe: Pipeline, args: Record<string, unknown>, onStep: GenerateInputs["onStep"], onDecode: () => void): Promise<Video[]> {
   let calls = 0;
+  const { frames } = await (pipe as { generate(o: Record<string, unknown>): Promise<{ frames: Video[] }> }).generate({
+    ...args,
+    onStep: (e: { step: number; numSteps: number; timestep?: number; elapsedMs?: number }) => {
+      calls++;
+      onStep({ step: Math.min(calls, e.numSteps), numSteps: e.numSteps, timestep: e.timestep, elapsedMs: e.elapsedMs });
+      if (calls === e.numSteps) onDecode();
+    },
+  });
+  frames.forEach((v, j) => assertVideo(v, `frames[${j}]`));
+  return frames;
+}
+
+function throwIfInterrupted(signal: AbortSignal): void {
+  // Ctrl-C while the model was loading (or between videos): stop before the next step.
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new AbortError("Interrupted");
+}
+
+async function run(pipe: Pipeline, options: Record<string, unknown>, inputs: GenerateInputs): Promise<Video> {
   const { onStep, onDecode, ...rest } = inputs;
   try {
-    // Ctrl-C while the model was loading: stop before the first step.
-    if (inputs.signal.aborted) throw inputs.signal.reason instanceof Error ? inputs.signal.reason : new AbortError("Interrupted");
-    const args: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries({ ...rest, ...options })) if (v !== undefined) args[k] = v;
-    const { frames } = await (pipe as { generate(o: Record<string, unknown>): Promise<{ frames: Video[] }> }).generate({
-      ...args,
-      onStep: (e: { step: number; numSteps: number; timestep?: number; elapsedMs?: number }) => {
-        calls++;
-        onStep({ step: Math.min(calls, e.numSteps), numSteps: e.numSteps, timestep: e.timestep, elapsedMs: e.elapsedMs });
-        if (calls === e.numSteps) onDecode();
-      },
-    });
-    const video = frames[0];
-    assertVideo(video, "frames[0]");
-    return video;
+    throwIfInterrupted(inputs.signal);
+    return (await generateWith(pipe, definedOnly({ ...rest, ...options }), onStep, onDecode))[0]!;
   } finally {
     await pipe.dispose();
   }
@@ -104,6 +140,29 @@ export async function runTextToVideo(setup: PipelineSetup, inputs: GenerateInput
   const pipe = await loadPipeline("TextToVideoSDPipeline", setup);
   onLoaded?.();
   return run(pipe, {}, inputs);
+}
+
+/**
+ * One pipeline for many generations (`--prompts`, `--num-videos`): loads once, then for each
+ * input generates every video (numVideosPerPrompt) and hands them to `onVideos` before the next.
+ */
+export async function runTextToVideoBatch(
+  setup: PipelineSetup,
+  inputs: (GenerateInputs & { numVideosPerPrompt?: number; eta?: number })[],
+  onVideos: (index: number, videos: Video[]) => Promise<void>,
+  onLoaded?: () => void,
+): Promise<void> {
+  const pipe = await loadPipeline("TextToVideoSDPipeline", setup);
+  onLoaded?.();
+  try {
+    for (let i = 0; i < inputs.length; i++) {
+      const { onStep, onDecode, ...rest } = inputs[i]!;
+      throwIfInterrupted(rest.signal);
+      await onVideos(i, await generateWith(pipe, definedOnly(rest), onStep, onDecode));
+    }
+  } finally {
+    await pipe.dispose();
+  }
 }
 
 /** Loads a video-to-video pipeline and re-renders `video` with `strength`. */
