@@ -1,5 +1,6 @@
 /**
- * The torchvid command line: generate | upscale | convert | info | bench.
+ * The torchvid command line: generate | upscale | convert | pull | cache | info | bench (in a clone)
+ * | serve | worker | submit | jobs.
  * Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted (Ctrl-C).
  */
 
@@ -29,6 +30,9 @@ function knownFlags(y: unknown): string[] {
 }
 
 type Run<A> = (argv: A) => Promise<number | void>;
+
+/** The benchmark is a development tool: bench/ is in a clone, not in the npm package. */
+const benchShipped = () => existsSync(join(packageRoot(), "bench"));
 
 const COMMANDS = ["generate", "upscale", "convert", "info", "bench", "pull", "cache", "serve", "worker", "submit", "jobs"];
 
@@ -62,7 +66,7 @@ export async function main(args: string[] = process.argv.slice(2), options: Main
     .usage("$0 <command> [options]\n\nText-to-video diffusion on libtorch.")
     .option("verbose", { type: "boolean", default: false, describe: "Show stack traces on errors" })
     .strict()
-    .demandCommand(1, "Pass a command: generate, upscale, convert, info or bench")
+    .demandCommand(1, `Pass a command: ${COMMANDS.filter((c) => c !== "bench" || benchShipped()).join(", ")}`)
     .recommendCommands()
     .version(packageVersion())
     .help()
@@ -79,7 +83,7 @@ export async function main(args: string[] = process.argv.slice(2), options: Main
   cli = register(cli, convertCommand, convert);
   cli = register(cli, infoCommand, info);
   // The benchmark is a development tool (bench/ is not in the npm package): offered only where it is.
-  if (existsSync(join(packageRoot(), "bench"))) cli = register(cli, benchCommand, bench);
+  if (benchShipped()) cli = register(cli, benchCommand, bench);
   cli = register(cli, pullCommand, pull);
   cli = register(cli, cacheCommand, cache);
   cli = register(cli, serveCommand, serve);

@@ -77,7 +77,7 @@ describe("torchvid --help", () => {
 describe("usage errors exit 2 with one line", { concurrency: 4 }, () => {
   // Each case spawns a CLI; run them side by side.
   const cases: [string[], RegExp, string?][] = [
-    [[], /Pass a command: generate, upscale, convert, info or bench/],
+    [[], /Pass a command: generate, upscale, convert, info, bench, pull, cache, serve, worker, submit, jobs/],
     [["frobnicate"], /Unknown argument: frobnicate/],
     [["generate", "a cat", "--bogus"], /Unknown argument: bogus/, "generate"],
     [["generate"], /Pass the text to render, e\.g\. torchvid generate "a red panda eating bamboo", or a prompt file with --prompts FILE/, "generate"],
