@@ -3,7 +3,7 @@
 // it must show. Converter cases: tests/convert/test_cli_messages.py. Nothing here allocates
 // real memory: the out-of-memory cases ask for allocations that fail at once.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DDIMScheduler, Tensor, TextToVideoSDPipeline, type TorchvidError } from "../lib/index.ts";
 import { referenceModel } from "./helpers/reference-model.ts";
+import { runNode } from "./helpers/run-node.ts";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const root = mkdtempSync(join(tmpdir(), "torchvid-bad-input-"));
@@ -201,15 +202,7 @@ interface CliResult {
 }
 
 function torchvid(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repo, "bin", "torchvid.js"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNode([join(repo, "bin", "torchvid.js"), ...args], { cwd: root });
 }
 
 function assertUsage(r: CliResult, message: string): void {

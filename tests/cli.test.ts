@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -7,6 +7,7 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { formatTable } from "../lib/cli/bench.ts";
 import { parseLora, parseSeed, UsageError } from "../lib/cli/common.ts";
+import { runNode } from "./helpers/run-node.ts";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = join(repo, "bin", "torchvid.js");
@@ -21,15 +22,7 @@ interface Result {
 
 /** Runs the CLI as a user would, from `cwd` (a scratch folder by default), without a TTY. */
 function torchvid(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd ?? root, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNode([bin, ...args], { cwd: options.cwd ?? root, env: options.env });
 }
 
 /** A usage error: exit 2, one message line plus the --help pointer, no stack. */

@@ -6,7 +6,6 @@
  * model tests.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -17,6 +16,7 @@ import { listConverted } from "../lib/hub/model-cache.ts";
 import { resolveModel } from "../lib/hub/resolve.ts";
 import { fakeCommit, readRepoFolder, startFakeHub } from "./helpers/fake-hub.ts";
 import { referenceCheckpoint } from "./helpers/reference-model.ts";
+import { runNode } from "./helpers/run-node.ts";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 const root = mkdtempSync(join(tmpdir(), "torchvid-hub-model-"));
@@ -35,15 +35,7 @@ before(async () => {
 });
 
 function run(cmd: string[], env: NodeJS.ProcessEnv, cwd = root): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, cmd, { cwd, env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNode(cmd, { cwd, env });
 }
 
 const events = (stdout: string) => stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);

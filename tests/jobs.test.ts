@@ -15,6 +15,7 @@ import { VideoJobs } from "../lib/jobs/producer.ts";
 import type { JobSidecar } from "../lib/jobs/result-store.ts";
 import { readVideo } from "../lib/video/read.ts";
 import { redisMissing, startRedis, type RedisServer } from "./helpers/redis-server.ts";
+import { runNode } from "./helpers/run-node.ts";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = join(repo, "bin", "torchvid.js");
@@ -78,15 +79,7 @@ function spawnWorker(queue: string, out: string, journal: string, extra: string[
 }
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: repo, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runNode([bin, ...args], { cwd: repo });
 }
 
 async function until<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
