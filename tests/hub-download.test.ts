@@ -97,6 +97,8 @@ describe("downloads into the Hugging Face cache", () => {
   const events: DownloadProgress[] = [];
 
   it("fetches only what the pipeline needs, with progress, in huggingface_hub's layout", async () => {
+    // Served in 4 parts 250 ms apart, longer than the 100 ms progress interval: progress inside the file must show.
+    hub.pace("text_encoder/model.safetensors", { chunks: 4, delayMs: 250 });
     const snap = await downloadCheckpoint("acme/t2v", { hubUrl: hub.url, cacheDir, onProgress: (p) => events.push(p) });
     assert.equal(snap.commit, commit);
     assert.equal(snap.dir, join(repoDir, "snapshots", commit));

@@ -32,11 +32,13 @@ it("a 4 MiB tensor and four views of it are reported once; the bytes go when the
 
 it("module weights are reported while the module lives, and follow a cast", async () => {
   const file = fileURLToPath(new URL("../models/tiny/unet.pt", import.meta.url)); // 1.4 MB of weights
-  const near = (actual: number, expected: number, what: string) =>
-    assert.ok(Math.abs(actual - expected) < 64 * 1024, `${what}: V8 was told of ${actual} bytes, expected ${expected}`);
   const start = external();
   const m = await TorchModule.load(file);
   const weights = m.nbytes;
+  // Other handles of this process may be finalized by the GC meanwhile (a CI run under load once
+  // saw 10% less): 15% of the weights still tells "reported" from "not" and "halved" from "not".
+  const near = (actual: number, expected: number, what: string) =>
+    assert.ok(Math.abs(actual - expected) < Math.max(64 * 1024, 0.15 * weights), `${what}: V8 was told of ${actual} bytes, expected ${expected}`);
   assert.ok(weights > 1_000_000);
   near(external() - start, weights, "after load");
   await m.to("cpu", "bfloat16");

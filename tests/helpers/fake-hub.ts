@@ -36,6 +36,12 @@ export interface FakeHub {
   requests: RequestLog[];
   /** Cut the next `times` full downloads of `path` after `bytes` bytes (the socket is destroyed). */
   dropAfter(path: string, bytes: number, times?: number): void;
+  /**
+   * Stream the next `times` full downloads of `path` in `chunks` parts, `delayMs` apart, so a
+   * client sees it arrive over time (a loopback server otherwise sends a file in one go, faster
+   * than any progress interval).
+   */
+  pace(path: string, options: { chunks: number; delayMs: number; times?: number }): void;
   close(): Promise<void>;
 }
 
@@ -64,6 +70,7 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
   const map = new Map(Object.entries(repos));
   const requests: RequestLog[] = [];
   const drops = new Map<string, { bytes: number; times: number }>();
+  const paces = new Map<string, { chunks: number; delayMs: number; times: number }>();
 
   function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
     res.writeHead(status, { "Content-Type": "application/json", ...headers });
@@ -163,6 +170,16 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
         res.write(body.subarray(0, drop.bytes), () => setTimeout(() => res.socket?.destroy(), 20));
         return;
       }
+      const pace = paces.get(path);
+      if (pace && pace.times > 0 && body.length > 1) {
+        pace.times--;
+        const size = Math.ceil(body.length / pace.chunks);
+        const send = (offset: number): void => {
+          if (offset + size >= body.length) return void res.end(body.subarray(offset));
+          res.write(body.subarray(offset, offset + size), () => setTimeout(() => send(offset + size), pace.delayMs));
+        };
+        return send(0);
+      }
       return res.end(body);
     }
     json(res, 404, { error: `fake hub: no route for ${req.method} ${url.pathname}` });
@@ -175,6 +192,9 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
     requests,
     dropAfter(path, bytes, times = 1) {
       drops.set(path, { bytes, times });
+    },
+    pace(path, { chunks, delayMs, times = 1 }) {
+      paces.set(path, { chunks, delayMs, times });
     },
     close: () =>
       new Promise<void>((resolve) => {
