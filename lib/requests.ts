@@ -48,7 +48,7 @@ export interface GenerateRequest {
 }
 
 /** A video-to-video (upscale / re-render) request. */
-export interface UpscaleRequest extends Omit<GenerateRequest, "prompt"> {
+export interface UpscaleRequest extends Omit<GenerateRequest, "prompt" | "numFrames"> {
   /** The input: a file path or, in the studio, a job id or a file in its output folder. */
   video: string;
   /** The prompt that guides the re-render. Defaults to "" (the studio fills in the source job's). */
@@ -141,6 +141,11 @@ export function checkUpscaleRequest(body: unknown, limits: RequestLimits = {}): 
   checkFieldNames(record, UPSCALE_FIELDS);
   if (typeof record.video !== "string" || record.video.trim() === "") {
     throw invalidParameter("video", "the input video: a file path (or, in the studio, a job id)", record.video, typeof record.video === "string" ? "range" : "type");
+  }
+  // Video-to-video takes its frame count from the input; generate() would refuse it only in the
+  // worker, after the job was queued.
+  if (record.numFrames !== undefined && record.numFrames !== null) {
+    throw new TypeError("numFrames cannot be set for an upscale: the input video sets it; leave numFrames out");
   }
   const out: UpscaleRequest = { video: record.video, ...checkFields(record, limits) };
   if (record.prompt !== undefined && record.prompt !== null) out.prompt = checkText(record.prompt, "prompt", limits.maxPromptLength ?? 10000);

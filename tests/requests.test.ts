@@ -50,4 +50,5 @@ test("upscale requests: video is required, strength in (0, 1]", () => {
   assert.throws(() => checkUpscaleRequest({ video: "a.mp4", strength: 0 }), /strength in \(0, 1\] but received 0/);
   assert.throws(() => checkUpscaleRequest({ video: "a.mp4", strength: 1.5 }), /<= 1 for strength/);
   assert.deepEqual(requestToOptions(checkUpscaleRequest({ video: "a.mp4", prompt: "p", strength: 0.3, fps: 8 })), { prompt: "p", strength: 0.3 });
+  assert.throws(() => checkUpscaleRequest({ video: "a.mp4", numFrames: 4 }), /^TypeError: numFrames cannot be set for an upscale: the input video sets it; leave numFrames out$/);
 });

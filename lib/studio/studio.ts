@@ -86,7 +86,6 @@ export class Studio {
   async submitUpscale(body: unknown): Promise<PublicJob> {
     const request = asRequestError(() => checkUpscaleRequest(body, this.limits));
     this.#checkStudioFields(request);
-    if (request.numFrames !== undefined) throw new RequestError("numFrames cannot be set for an upscale: the input video sets it; leave numFrames out");
     let source: { file: string; job?: string };
     const sourceJob = this.store.get(request.video);
     if (sourceJob) {
