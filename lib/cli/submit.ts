@@ -9,23 +9,17 @@ import type { Argv, CommandModule } from "yargs";
 import { AbortError } from "../errors.ts";
 import type { GenerateRequest, UpscaleRequest } from "../requests.ts";
 import { checkInt, EXIT_OK, parseSeed, UsageError, type GlobalArgs } from "./common.ts";
+import type { PipelineArgs } from "./options.ts";
 import { createReporter } from "./progress.ts";
 import { SCHEDULER_NAMES } from "./run-pipeline.ts";
 
-interface SubmitArgs extends GlobalArgs {
+/** The generate flags a job carries (as `generate` names them), without generate's defaults: the worker applies those. */
+type JobFlags = Pick<PipelineArgs, "guidance" | "seed" | "negative" | "width" | "height" | "fps" | "scheduler" | "model"> & { frames?: number; steps?: number };
+
+interface SubmitArgs extends GlobalArgs, JobFlags {
   redis: string;
   queue: string;
   prompt: string;
-  frames?: number;
-  steps?: number;
-  guidance?: number;
-  seed?: string;
-  negative?: string;
-  width?: number;
-  height?: number;
-  fps?: number;
-  scheduler?: string;
-  model?: string;
   video?: string;
   strength?: number;
   priority?: number;
