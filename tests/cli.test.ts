@@ -190,8 +190,8 @@ describe("argument helpers", () => {
 
 describe("the CLI's scheduler list", () => {
   it("matches lib/schedulers' SCHEDULER_NAMES", async (t) => {
-    const { SCHEDULER_NAMES: cliNames } = await import("../lib/cli/run-pipeline.ts");
-    let mod: { SCHEDULER_NAMES?: Record<string, unknown> };
+    const { SCHEDULER_NAMES: cliNames, schedulerShortName } = await import("../lib/cli/run-pipeline.ts");
+    let mod: { SCHEDULER_NAMES?: Record<string, { name: string }> };
     try {
       mod = (await import(new URL("../lib/schedulers/index.ts", import.meta.url).href)) as typeof mod;
     } catch (err) {
@@ -200,5 +200,7 @@ describe("the CLI's scheduler list", () => {
     }
     if (!mod.SCHEDULER_NAMES) return t.skip("lib/schedulers/index.ts has no SCHEDULER_NAMES");
     assert.deepEqual([...cliNames].sort(), Object.keys(mod.SCHEDULER_NAMES).sort());
+    // And the class each name stands for, which --json results report.
+    for (const [name, cls] of Object.entries(mod.SCHEDULER_NAMES)) assert.equal(schedulerShortName(cls.name), name, cls.name);
   });
 });

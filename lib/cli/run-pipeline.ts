@@ -12,12 +12,12 @@ import type { Device, DType } from "../tensor.ts";
 import { assertVideo, type Video } from "../video/types.ts";
 import type { StepEvent } from "./progress.ts";
 
-/** The scheduler names the CLI accepts (diffusers samplers, short names). */
-export const SCHEDULER_NAMES = ["ddim", "dpm++", "euler", "euler-a", "unipc", "pndm", "lms", "ddpm", "heun", "lcm"] as const;
-export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
-
-/** The diffusers class behind each short name (lib/schedulers SCHEDULER_NAMES), to name a model's own scheduler. */
-const SCHEDULER_CLASSES: Record<SchedulerName, string> = {
+/**
+ * The scheduler names the CLI accepts (diffusers samplers, short names) and the diffusers class
+ * behind each, to name a model's own scheduler. The same table as lib/schedulers' SCHEDULER_NAMES,
+ * kept here as plain strings so `--help` and flag checks never load the library.
+ */
+const SCHEDULER_CLASSES = {
   ddim: "DDIMScheduler",
   "dpm++": "DPMSolverMultistepScheduler",
   euler: "EulerDiscreteScheduler",
@@ -28,11 +28,13 @@ const SCHEDULER_CLASSES: Record<SchedulerName, string> = {
   ddpm: "DDPMScheduler",
   heun: "HeunDiscreteScheduler",
   lcm: "LCMScheduler",
-};
+} as const;
+export type SchedulerName = keyof typeof SCHEDULER_CLASSES;
+export const SCHEDULER_NAMES = Object.keys(SCHEDULER_CLASSES) as SchedulerName[];
 
 /** The short name (`ddim`, `dpm++`, ...) of a diffusers scheduler class, or null for another class. */
 export function schedulerShortName(className: string | undefined): SchedulerName | null {
-  return (Object.keys(SCHEDULER_CLASSES) as SchedulerName[]).find((k) => SCHEDULER_CLASSES[k] === className) ?? null;
+  return SCHEDULER_NAMES.find((k) => SCHEDULER_CLASSES[k] === className) ?? null;
 }
 
 /** What the CLI uses of the library. */
