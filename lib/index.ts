@@ -2,7 +2,7 @@
  * torchvid: text-to-video diffusion for Node.js on libtorch.
  * Everything public is exported here: `import { TextToVideoSDPipeline } from "torchvid"`.
  */
-export { TextToVideoSDPipeline, VideoToVideoSDPipeline, VideoDiffusionPipeline } from "./pipelines/index.ts";
+export { TextToVideoSDPipeline, VideoToVideoSDPipeline, VideoDiffusionPipeline, generateFromRequest, type RequestRun } from "./pipelines/index.ts";
 export type { GenerateOptions, VideoToVideoOptions, StepEvent, OutputType, VideoOutput, LatentOutput, ImageInput, FromPretrainedOptions } from "./pipelines/index.ts";
 export * from "./schedulers/index.ts";
 export * from "./tokenizer/index.ts";

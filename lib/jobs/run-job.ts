@@ -1,11 +1,11 @@
 /**
- * One job, start to finish, through the public library API only: a pipeline over the worker's
- * loaded model (fromPipe: no reload), generate, export to a scratch file, hand it to the store.
+ * One job, start to finish, through the public library API only: generateFromRequest on the
+ * worker's loaded model (no reload), export to a scratch file, hand it to the store.
  * Knows nothing of BullMQ beyond the progress callback.
  */
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
-import { TextToVideoSDPipeline, VideoToVideoSDPipeline, exportVideo, requestToOptions, schedulerFromName, type VideoDiffusionPipeline } from "../index.ts";
+import { exportVideo, generateFromRequest, type VideoDiffusionPipeline } from "../index.ts";
 import type { JobSidecar, ResultStore } from "./result-store.ts";
 import type { VideoJobData, VideoJobProgress, VideoJobResult } from "./types.ts";
 
@@ -45,22 +45,11 @@ export async function runJob(ctx: JobContext): Promise<VideoJobResult> {
     throw new JobRefusedError(`Job ${ctx.jobId} asks for model ${request.model} but this worker serves ${base.modelDir}: run workers for that model on a queue of their own (torchvid worker --model ${request.model} --queue NAME) and submit there`);
   }
   const startedAt = Date.now();
-  const pipe = data.kind === "upscale" ? VideoToVideoSDPipeline.fromPipe(base) : TextToVideoSDPipeline.fromPipe(base);
-  if (request.scheduler !== undefined) pipe.scheduler = schedulerFromName(request.scheduler, pipe.scheduler.config as Record<string, unknown>);
-
-  const options = {
-    ...requestToOptions(request),
+  const video = await generateFromRequest(base, request, {
     ...(data.kind === "upscale" ? { video: data.request.video } : {}),
     signal: ctx.signal,
-    onStep: (e: { step: number; numSteps: number }) => ctx.onProgress({ phase: "steps", step: e.step, numSteps: e.numSteps }),
-  };
-  let output;
-  try {
-    output = await (pipe as VideoToVideoSDPipeline).generate(options as Parameters<VideoToVideoSDPipeline["generate"]>[0]);
-  } finally {
-    await pipe.dispose();
-  }
-  const video = output.frames[0]!;
+    onStep: (e) => ctx.onProgress({ phase: "steps", step: e.step, numSteps: e.numSteps }),
+  });
   const generatedAt = Date.now();
 
   ctx.onProgress({ phase: "encode" });

@@ -4,7 +4,7 @@
  * --out. Throws on failure or abort (the caller records it).
  */
 import { join } from "node:path";
-import { VideoToVideoSDPipeline, TextToVideoSDPipeline, exportVideo, readVideo, requestToOptions, schedulerFromName, type StepEvent, type UpscaleRequest } from "../index.ts";
+import { exportVideo, generateFromRequest, readVideo, type StepEvent } from "../index.ts";
 import type { Job, JobResult } from "./job.ts";
 import type { PipelineCache } from "./pipeline-cache.ts";
 import { encodePreview, latentPreviewTensor, type Preview } from "./preview.ts";
@@ -27,8 +27,6 @@ export class JobRunner {
     const started = performance.now();
     const base = await this.pipelines.get(job.settings.model);
     signal.throwIfAborted();
-    const pipe = job.kind === "upscale" ? VideoToVideoSDPipeline.fromPipe(base) : TextToVideoSDPipeline.fromPipe(base);
-    if (job.settings.scheduler !== undefined) pipe.scheduler = schedulerFromName(job.settings.scheduler, base.scheduler.config);
 
     // One preview at a time: a step that ends while the last one is still encoding shows none.
     let previewing: Promise<void> | null = null;
@@ -47,21 +45,13 @@ export class JobRunner {
         .finally(() => (previewing = null));
     };
 
-    const options = { ...requestToOptions(job.settings), seed: job.settings.seed, signal, onStep };
-    let output;
+    let video;
     try {
-      if (job.kind === "upscale") {
-        const source = await readVideo(join(this.outDir, job.source!.file), { signal });
-        const { video: _video, ...rest } = options as typeof options & Partial<UpscaleRequest>;
-        output = await (pipe as VideoToVideoSDPipeline).generate({ ...rest, video: source });
-      } else {
-        output = await (pipe as TextToVideoSDPipeline).generate(options);
-      }
+      const source = job.kind === "upscale" ? await readVideo(join(this.outDir, job.source!.file), { signal }) : undefined;
+      video = await generateFromRequest(base, job.settings, { video: source, signal, onStep });
     } finally {
       await previewing;
-      await pipe.dispose();
     }
-    const video = output.frames[0];
     const written = await exportVideo(video, join(this.outDir, `${job.id}.mp4`), { fps: job.settings.fps, signal });
     return { width: written.width, height: written.height, numFrames: written.numFrames, fps: written.fps, seconds: (performance.now() - started) / 1000 };
   }
