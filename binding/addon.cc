@@ -1,6 +1,7 @@
 // The addon's one entry point: registers the wrapped classes and the runtime functions.
 #include "common.h"
 #include "cpu_allocator.h"
+#include "onednn_sgemm.h"
 #include "script_module.h"
 
 namespace torchvid_binding {
@@ -16,6 +17,11 @@ static Napi::Value Info(const Napi::CallbackInfo& info) {
     out.Set("cudaVersion", runtime.cudaVersion ? Napi::Value(Napi::String::New(env, *runtime.cudaVersion)) : env.Null());
     out.Set("cudaAvailable", runtime.cudaAvailable);
     out.Set("numThreads", runtime.numThreads);
+    auto sgemm = torchvid::sgemmRouting();
+    Napi::Object matmul = Napi::Object::New(env);
+    matmul.Set("backend", sgemm.backend);
+    matmul.Set("calls", static_cast<double>(sgemm.calls));
+    out.Set("float32Matmul", matmul);
     Napi::Array devices = Napi::Array::New(env, runtime.devices.size());
     for (size_t i = 0; i < runtime.devices.size(); i++) {
       const auto& d = runtime.devices[i];

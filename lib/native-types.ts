@@ -126,6 +126,15 @@ export interface NativeInfo {
   cudaAvailable: boolean;
   devices: NativeDeviceInfo[];
   numThreads: number;
+  float32Matmul: NativeMatmulRouting;
+}
+
+/** Where libtorch's float32 `sgemm_` calls go (src/onednn_sgemm.h). */
+export interface NativeMatmulRouting {
+  /** "onednn": oneDNN's sgemm; "system": the BLAS libtorch links (TORCHVID_BLAS=system, or no separate oneDNN). */
+  backend: "onednn" | "system";
+  /** sgemm_ calls that came through the addon so far; stays 0 where libtorch keeps its BLAS inside (PyTorch wheels). */
+  calls: number;
 }
 
 export interface NativeMemoryStats {

@@ -3,7 +3,7 @@
  * prints.
  */
 import { loadedBinary, native } from "./native.ts";
-import type { NativeDeviceInfo, NativeMemoryStats } from "./native-types.ts";
+import type { NativeDeviceInfo, NativeMatmulRouting, NativeMemoryStats } from "./native-types.ts";
 import { wrapNative } from "./errors.ts";
 import { checkDevice, type Device } from "./tensor.ts";
 import { expectInt } from "./validate.ts";
@@ -21,6 +21,12 @@ export interface TorchvidInfo {
   devices: NativeDeviceInfo[];
   /** Intra-op CPU threads torch uses. */
   numThreads: number;
+  /**
+   * Where float32 matrix products go: libtorch builds with a generic BLAS (Debian's) would send
+   * them to the reference BLAS, so the addon routes them to oneDNN's sgemm (TORCHVID_BLAS=system
+   * opts out). `calls` counts the products routed so far.
+   */
+  float32Matmul: NativeMatmulRouting;
   /** The .node file loaded and how it was chosen. */
   binary: { path: string; origin: string; variant: string | null };
   /** Where libtorch was found ("system", "python3", "TORCHVID_LIBTORCH", "Torch_DIR") and its lib folder. */
@@ -38,6 +44,7 @@ export function info(): TorchvidInfo {
     cudaAvailable: n.cudaAvailable,
     devices: n.devices,
     numThreads: n.numThreads,
+    float32Matmul: n.float32Matmul,
     binary: { path: b.path, origin: b.origin, variant: b.manifest?.variant ?? null },
     libtorch: b.libtorch ? { source: b.libtorch.source, libDir: b.libtorch.libDir, version: b.libtorch.version } : null,
   };

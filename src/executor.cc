@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
+
 #include "core.h"
 
 namespace torchvid {
@@ -14,7 +16,7 @@ namespace {
 
 class Executor {
  public:
-  explicit Executor(const std::string& key) : thread_([this] { loop(); }) { thread_.detach(); }
+  explicit Executor(const std::string& key) : cpu_(key == "cpu"), thread_([this] { loop(); }) { thread_.detach(); }
 
   void post(std::function<void()> task) {
     {
@@ -28,6 +30,13 @@ class Executor {
   void loop() {
     // Set up once for the life of the thread: what PromiseWorker did on every call.
     c10::InferenceMode inference;
+    // TorchScript's profiling executor runs a module's first forward instrumented and its second
+    // through the optimizer, then the optimized graph; on CPU the optimized graph is no faster
+    // (libtorch does not fuse on CPU by default) and the two warm-up forwards cost ~2x a plain
+    // one each: on models/tiny the first two UNet steps took 0.5 s instead of 0.2-0.3 s, and the
+    // text encoder and VAE, which run once per call, always ran instrumented. The setting is
+    // per thread: CUDA executors keep the optimizer, whose fusions do pay off there.
+    if (cpu_) torch::jit::setGraphExecutorOptimize(false);
     for (;;) {
       std::function<void()> task;
       {
@@ -44,6 +53,7 @@ class Executor {
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<std::function<void()>> tasks_;
+  const bool cpu_;  // before thread_: the thread reads it as soon as it starts
   std::thread thread_;
 };
 
