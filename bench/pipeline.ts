@@ -5,12 +5,14 @@
  *
  * How each number is taken (performance.now around the component calls of a real generate()):
  * - text-encode ms: the text encoder calls (uncond "" + prompt with guidance), summed;
- * - UNet ms/step: median of the UNet forward calls as JS sees them (so they include the async
- *   worker hop, ~0.07 ms, see bench/native.ts);
+ * - UNet ms/step: median of the UNet forwards' own times: on the CPU as timed on the device
+ *   thread around the forward alone (StepEvent.unetMs: no JS hop, no guidance), on CUDA as JS
+ *   sees the forwardGuided() call followed by synchronize();
  * - step ms: median wall time between two onStep events (CFG cat, scale, UNet, guidance,
  *   scheduler step, permutes);
- * - host overhead/step µs: median over steps of (step wall - that step's UNet forward): the JS
- *   scheduler + tensor-op bindings around the UNet;
+ * - host overhead/step µs: median over steps of (step wall - that step's UNet forward):
+ *   everything around the UNet (the device-thread hop, CFG doubling and guidance, the scheduler
+ *   step, the tensor-op bindings, onStep);
  * - VAE decode ms, end-to-end s (generate() call to frames in JS memory), it/s (steps / loop time).
  * On CUDA every wrapped call is followed by synchronize() so times are device times.
  *
@@ -93,15 +95,16 @@ export async function benchPipeline(pipe: TextToVideoSDPipeline, cfg: PipelineBe
   let unetTimes: number[] = [];
   let textMs = 0;
   let vaeMs = 0;
-  const unet = pipe.unet as unknown as { forward: (...a: unknown[]) => Promise<unknown> };
+  const unet = pipe.unet as unknown as { forwardGuided: (...a: unknown[]) => Promise<unknown> };
   const te = pipe.textEncoder as unknown as { encode: (...a: unknown[]) => Promise<unknown> };
   const vae = pipe.vae as unknown as { decode: (...a: unknown[]) => Promise<unknown> };
-  const [uF, tE, vD] = [unet.forward, te.encode, vae.decode];
-  unet.forward = async (...a) => {
+  const [uF, tE, vD] = [unet.forwardGuided, te.encode, vae.decode];
+  unet.forwardGuided = async (...a) => {
     const t0 = performance.now();
     const out = await uF.apply(pipe.unet, a);
     await sync();
-    unetTimes.push(performance.now() - t0);
+    // CUDA kernels run after the call returns: only a synchronized JS-side time is the forward's.
+    if (cuda) unetTimes.push(performance.now() - t0);
     return out;
   };
   te.encode = async (...a) => {
@@ -136,6 +139,7 @@ export async function benchPipeline(pipe: TextToVideoSDPipeline, cfg: PipelineBe
       seed: cfg.seed,
       onStep: (e) => {
         elapsed.push(e.elapsedMs);
+        if (!cuda) unetTimes.push(e.unetMs);
         if (e.step === e.numSteps) {
           // a check that the Python loop computes the same thing (one scalar, after the last step's timing)
           const a = e.latents.abs();

@@ -120,7 +120,7 @@ static Napi::Object InitGuarded(Napi::Env env, Napi::Object exports) {
   // lives as long as the process (executor threads hold their own, src/executor.cc).
   static thread_local c10::InferenceMode* jsThreadGuard = new c10::InferenceMode();
   (void)jsThreadGuard;
-  torchvid::setNumThreads(torchvid::numThreads());
+  torchvid::prepareSerialThread();
 
   InitTensor(env, exports);
   InitModule(env, exports);

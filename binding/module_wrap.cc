@@ -1,4 +1,5 @@
 // TorchScript modules: load, run and move off the JS thread; attributes and parameters on it.
+#include <chrono>
 #include <cmath>
 
 #include "common.h"
@@ -88,6 +89,7 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
                            InstanceAccessor<&ModuleWrap::G<&ModuleWrap::NBytes>>("nbytes"),
                            InstanceMethod<&ModuleWrap::G<&ModuleWrap::Dispose>>("dispose"),
                            InstanceMethod<&ModuleWrap::G<&ModuleWrap::Run>>("run"),
+                           InstanceMethod<&ModuleWrap::G<&ModuleWrap::RunGuided>>("runGuided"),
                            InstanceMethod<&ModuleWrap::G<&ModuleWrap::HasMethod>>("hasMethod"),
                            InstanceMethod<&ModuleWrap::G<&ModuleWrap::To>>("to"),
                            InstanceMethod<&ModuleWrap::G<&ModuleWrap::GetAttr>>("getAttr"),
@@ -161,6 +163,59 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
     return PromiseWorker::Queue(
         env, torchvid::deviceName(m->device()), ErrorCode::Forward, [m, method, inputs = std::move(inputs), output]() mutable { *output = m->run(method, std::move(inputs)); },
         [output](Napi::Env env) { return fromIValue(env, *output); });
+  }
+
+  // Classifier-free guidance around one forward, in the same device task (doubled = -1: a plain
+  // forward, timed, whose output must be one tensor): input `doubled` goes in
+  // twice along the batch (uncond half first, as diffusers' torch.cat([latents] * 2)), and the
+  // output's halves come back combined as uncond + g * (text - uncond), written into the output's
+  // first half with the ops the JS loop used (text -= uncond; uncond += g * text: the same
+  // floats). Done here, right after the forward on the thread that computed it, these ops find
+  // the output in that core's cache; on the JS thread, after a 0.2 s forward, the first touch of
+  // each tensor cost 25-40 us (bench/NOTES.md, host overhead). Also reports the forward's own
+  // time, so a benchmark can tell the model from everything around it.
+  Napi::Value RunGuided(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto m = module(env);
+    auto method = toStringArg(info[0], "method");
+    if (!info[1].IsArray()) throw typeError(env, "Expected an array for inputs");
+    auto array = info[1].As<Napi::Array>();
+    std::vector<c10::IValue> inputs;
+    for (uint32_t i = 0; i < array.Length(); i++) inputs.push_back(toIValue(array.Get(i)));
+    int64_t doubled = toIntArg(info[2], "doubled");
+    double scale = toNumberArg(info[3], "guidanceScale");
+    if (doubled < -1 || doubled >= static_cast<int64_t>(inputs.size()) || (doubled >= 0 && !inputs[doubled].isTensor())) {
+      throw Napi::RangeError::New(env, "Expected doubled to be -1 or the index of a tensor input");
+    }
+    struct Result {
+      at::Tensor prediction;
+      double forwardMs = 0;
+    };
+    auto result = std::make_shared<Result>();
+    return PromiseWorker::Queue(
+        env, torchvid::deviceName(m->device()), ErrorCode::Forward,
+        [m, method, inputs = std::move(inputs), doubled, scale, result]() mutable {
+          if (doubled >= 0) {
+            const at::Tensor x = inputs[doubled].toTensor();
+            inputs[doubled] = at::cat({x, x}, 0);
+          }
+          auto start = std::chrono::steady_clock::now();
+          c10::IValue out = m->run(method, std::move(inputs));
+          result->forwardMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+          if (!out.isTensor()) throw Error(ErrorCode::Forward, "module returned a " + out.tagKind() + ", expected one tensor");
+          result->prediction = out.toTensor();
+          if (doubled < 0) return;
+          auto halves = result->prediction.chunk(2, 0);
+          halves[1].add_(halves[0], -1);
+          torchvid::axpbyInPlace(halves[0], 1, scale, halves[1]);
+          result->prediction = halves[0];
+        },
+        [result](Napi::Env env) {
+          Napi::Object out = Napi::Object::New(env);
+          out.Set("prediction", wrapTensor(env, result->prediction));
+          out.Set("forwardMs", result->forwardMs);
+          return out;
+        });
   }
 
   Napi::Value HasMethod(const Napi::CallbackInfo& info) {

@@ -8,7 +8,7 @@ import type { DType, NativeModule, NativeParameterInfo, NativeValue } from "./na
 import { Tensor, checkDType, checkDevice, type Device } from "./tensor.ts";
 import { TorchvidError, wrapNative } from "./errors.ts";
 import { deviceQueue, queueKey } from "./device-queue.ts";
-import { expectString, invalidParameter } from "./validate.ts";
+import { expectInt, expectNumber, expectString, invalidParameter } from "./validate.ts";
 
 /** Values a module takes and returns. */
 export type ModuleValue = Tensor | number | boolean | null | ModuleValue[];
@@ -91,6 +91,24 @@ export class TorchModule {
     const args = inputs.map((v, i) => toNativeValue(v, `inputs[${i}]`));
     const out = await deviceQueue.run(this.#device, () => wrapNative(() => handle.run(method, args), "ERR_TORCHVID_FORWARD"));
     return fromNativeValue(out);
+  }
+
+  /**
+   * One forward with classifier-free guidance around it (see UNet3DConditionModel.forwardGuided):
+   * `inputs[doubled]` goes in twice along the batch (uncond half first) and the prediction comes
+   * back as uncond + guidanceScale * (text - uncond), computed on the device thread right after the
+   * forward. `doubled` = -1: no guidance, a plain forward that must return one tensor.
+   * `forwardMs` is the forward's own time on the device thread.
+   */
+  async runGuided(method: string, inputs: ModuleValue[], doubled: number, guidanceScale: number): Promise<{ prediction: Tensor; forwardMs: number }> {
+    expectString(method, "method");
+    if (!Array.isArray(inputs)) throw invalidParameter("inputs", "an array", inputs, "type");
+    const index = expectInt(doubled, "doubled", { min: -1, max: inputs.length - 1 });
+    const scale = expectNumber(guidanceScale, "guidanceScale");
+    const handle = this.#handle;
+    const args = inputs.map((v, i) => toNativeValue(v, `inputs[${i}]`));
+    const out = await deviceQueue.run(this.#device, () => wrapNative(() => handle.runGuided(method, args, index, scale), "ERR_TORCHVID_FORWARD"));
+    return { prediction: new Tensor(out.prediction), forwardMs: out.forwardMs };
   }
 
   /** Like forward, for modules that return one tensor. */

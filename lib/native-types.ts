@@ -90,6 +90,13 @@ export interface NativeModule {
   dispose(): void;
   /** Runs `method` (usually "forward") off the JS thread. */
   run(method: string, inputs: NativeValue[]): Promise<NativeValue>;
+  /**
+   * One forward with classifier-free guidance around it, in one device task: `inputs[doubled]` goes
+   * in twice along the batch, and the output's halves come back as uncond + g * (text - uncond)
+   * (doubled = -1: a plain forward returning one tensor).
+   * `forwardMs` is the forward's own time on the device thread.
+   */
+  runGuided(method: string, inputs: NativeValue[], doubled: number, guidanceScale: number): Promise<{ prediction: NativeTensor; forwardMs: number }>;
   hasMethod(name: string): boolean;
   /** Moves parameters and buffers to another device (and dtype) off the JS thread. */
   to(device: string, dtype: DType | null): Promise<void>;

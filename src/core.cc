@@ -130,15 +130,12 @@ std::string deviceName(const at::Device& device) {
 
 // ---- threads ------------------------------------------------------------------------------
 
+extern "C" void omp_set_num_threads(int) __attribute__((weak));
+
 static std::atomic<int> g_num_threads{0};
 static thread_local int t_threads_set = 0;
 
-void setNumThreads(int n) {
-  if (n < 1) n = 1;
-  g_num_threads = n;
-  at::set_num_threads(n);
-  t_threads_set = n;
-}
+void setNumThreads(int n) { g_num_threads = n < 1 ? 1 : n; }
 
 int numThreads() {
   if (g_num_threads == 0) {
@@ -154,6 +151,16 @@ void prepareThread() {
     at::set_num_threads(n);
     t_threads_set = n;
   }
+}
+
+void prepareSerialThread() {
+  // ATen sets each thread's OpenMP count lazily, at the thread's first parallel op, to the last
+  // at::set_num_threads() value: let it do that now (get_num_threads runs the lazy set-up inside
+  // libtorch), then lower this thread's count. Only this thread's: at::set_num_threads(1) would
+  // also set process-wide pools (MKL's count in PyTorch's builds) that the CPU executor relies on.
+  // Weak, so a libtorch whose OpenMP runtime is not a separate library just skips it.
+  (void)at::get_num_threads();
+  if (omp_set_num_threads != nullptr) omp_set_num_threads(1);
 }
 
 // ---- tensors ------------------------------------------------------------------------------

@@ -41,10 +41,16 @@ at::Device parseDevice(const std::string& name);
 std::string deviceName(const at::Device& device);
 
 // ---- runtime set-up -----------------------------------------------------------------------
-// Call at the start of every thread that runs torch work: sets the intra-op thread count
-// (OpenMP keeps it per thread) once per thread.
-void prepareThread();
-void setNumThreads(int n);
+// Intra-op threads. OpenMP keeps the count per thread, and every thread that opens a parallel
+// region gets its own team of workers. Two teams on one machine make libgomp see more threads
+// than cores and drop to sleeping at every barrier: after one parallel op on the JS thread (a
+// round() of the decoded video), every later UNet forward on the CPU executor took 2x as long on
+// one core (bench/NOTES.md). So only the thread that does the heavy CPU work (the CPU executor,
+// or a libuv pool thread with TORCHVID_EXECUTOR=pool) gets numThreads(); the JS thread and the
+// CUDA executors run ATen's CPU loops serially (their ops are small or on the GPU).
+void prepareThread();        // a heavy CPU worker: numThreads() intra-op threads
+void prepareSerialThread();  // any other thread that runs torch ops: one
+void setNumThreads(int n);   // picked up by prepareThread() before the next task
 int numThreads();
 
 // ---- tensors ------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ class Executor {
     // text encoder and VAE, which run once per call, always ran instrumented. The setting is
     // per thread: CUDA executors keep the optimizer, whose fusions do pay off there.
     if (cpu_) torch::jit::setGraphExecutorOptimize(false);
+    if (!cpu_) prepareSerialThread();  // one OpenMP team per process: the CPU executor's (core.h)
     for (;;) {
       std::function<void()> task;
       {
@@ -45,7 +46,8 @@ class Executor {
         task = std::move(tasks_.front());
         tasks_.pop_front();
       }
-      prepareThread();  // cheap unless setNumThreads() changed the count since the last task
+      // cheap unless setNumThreads() changed the count since the last task
+      if (cpu_) prepareThread();
       task();
     }
   }

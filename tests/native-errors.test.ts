@@ -29,7 +29,7 @@ describe("the process never dies from a native error", () => {
     const names = Object.keys(results);
     // The sweep really reached the whole surface (a probe that silently skipped would pass otherwise).
     for (const expected of ["info", "setNumThreads", "emptyCache", "synchronize", "memoryStats", "Tensor.fromArray", "Tensor.randn", "Module.load",
-      "Tensor.prototype.axpbyInPlace", "Tensor.prototype.toArray", "Module.prototype.run", "Module.prototype.to", "Generator.prototype.setState",
+      "Tensor.prototype.axpbyInPlace", "Tensor.prototype.toArray", "Module.prototype.run", "Module.prototype.runGuided", "Module.prototype.to", "Generator.prototype.setState",
       "disposed Tensor.add", "disposed Module.run", "new Tensor"]) {
       assert.ok(names.includes(expected), `the probe did not call ${expected}`);
     }

@@ -43,14 +43,32 @@ export class UNet3DConditionModel extends ModuleComponent {
    * already on the device), conditioned on [B, 77, D] embeddings.
    */
   async forward(sample: Tensor, timestep: number | Tensor, encoderHiddenStates: Tensor): Promise<Tensor> {
+    return this.#withTimestep(sample, timestep, encoderHiddenStates, (t) => this.module.forwardTensor(sample, t, encoderHiddenStates));
+  }
+
+  /**
+   * Classifier-free guidance in one device task: `sample` [B, C, F, h, w] goes in twice (uncond
+   * half first) with [2B, 77, D] embeddings (uncond first), and the prediction comes back as
+   * uncond + guidanceScale * (text - uncond), the same floats as `forward` on the doubled batch
+   * followed by that combination. With guidanceScale <= 1 (no guidance, as in the pipelines) it
+   * is a plain forward of `sample` with [B, 77, D] embeddings. `forwardMs` is the UNet's own time
+   * on the device thread.
+   */
+  async forwardGuided(sample: Tensor, timestep: number | Tensor, encoderHiddenStates: Tensor, guidanceScale: number): Promise<{ prediction: Tensor; forwardMs: number }> {
+    const cfg = guidanceScale > 1;
+    const shape = cfg ? [sample.shape[0] * 2, ...sample.shape.slice(1)] : sample.shape;
+    return this.#withTimestep(sample, timestep, encoderHiddenStates, (t) => this.module.runGuided("forward", [sample, t, encoderHiddenStates], cfg ? 0 : -1, guidanceScale), shape);
+  }
+
+  async #withTimestep<T>(sample: Tensor, timestep: number | Tensor, encoderHiddenStates: Tensor, run: (t: Tensor) => Promise<T>, sampleShape = sample.shape): Promise<T> {
     const t = timestep instanceof Tensor ? timestep : Tensor.from(new Float32Array([timestep]), [], { device: sample.device as never });
     try {
-      return await this.module.forwardTensor(sample, t, encoderHiddenStates);
+      return await run(t);
     } catch (err) {
       throw explainForwardFailure(err, {
         model: "The UNet",
         file: this.module.path,
-        inputs: { sample: sample.shape, encoder_hidden_states: encoderHiddenStates.shape },
+        inputs: { sample: sampleShape, encoder_hidden_states: encoderHiddenStates.shape },
         expects: `sample [B, ${this.inChannels}, frames, height/8, width/8] and encoder_hidden_states [B, 77, ${String(this.config.cross_attention_dim ?? "cross_attention_dim")}]`,
       });
     } finally {

@@ -34,7 +34,6 @@ export interface DenoiseArgs {
  */
 export async function denoise(args: DenoiseArgs): Promise<Tensor> {
   const { unet, scheduler, timesteps, embeds, guidanceScale, eta, onStep, signal } = args;
-  const cfg = guidanceScale > 1;
   // Stochastic steps draw from one generator (diffusers passes the pipeline's generator on; a list uses the first).
   const generator = Array.isArray(args.generator) ? args.generator[0] : args.generator;
   const stepOptions = { generator, eta, inPlace: true };
@@ -56,32 +55,25 @@ export async function denoise(args: DenoiseArgs): Promise<Tensor> {
     for (let i = 0; i < timesteps.length; i++) {
       throwIfAborted(signal);
       const t = timesteps[i];
-      const doubled = cfg ? Tensor.cat([latents, latents], 0) : latents;
-      const modelInput = scheduler.scaleModelInput(doubled, t);
+      // Scaling is element by element, so scaling before the CFG doubling gives the same floats.
+      const modelInput = scheduler.scaleModelInput(latents, t);
       const tView = deviceTimesteps ? deviceTimesteps.slice(0, i, i + 1).reshape([]) : null;
-      const noisePred = await unet.forward(modelInput, tView ?? t, embeds);
-      tView?.dispose();
-      if (doubled !== latents && doubled !== modelInput) doubled.dispose();
-      if (modelInput !== latents) modelInput.dispose();
-      let guided = noisePred;
-      const parts: Tensor[] = [];
-      if (cfg) {
-        // uncond + g * (text - uncond), in the UNet's own output: text -= uncond (torch's sub is
-        // add with alpha -1, the same floats), then uncond += g * text.
-        const [uncond, text] = noisePred.chunk(2, 0);
-        text.addInPlace(uncond, -1);
-        uncond.axpbyInPlace(1, guidanceScale, text);
-        parts.push(text);
-        guided = uncond;
+      let prediction: Tensor;
+      let unetMs: number;
+      try {
+        // With guidance, the doubling (diffusers' torch.cat([latents] * 2)) and the combination
+        // uncond + g * (text - uncond) run on the device thread around the UNet (forwardGuided).
+        ({ prediction, forwardMs: unetMs } = await unet.forwardGuided(modelInput, tView ?? t, embeds, guidanceScale));
+      } finally {
+        tView?.dispose();
+        if (modelInput !== latents) modelInput.dispose();
       }
       try {
-        latents = elementwise ? stepInPlace(scheduler, guided, t, latents, stepOptions) : stepOnFrames(scheduler, guided, t, latents, stepOptions, [b, c, f, h, w]);
+        latents = elementwise ? stepInPlace(scheduler, prediction, t, latents, stepOptions) : stepOnFrames(scheduler, prediction, t, latents, stepOptions, [b, c, f, h, w]);
       } finally {
-        disposeAll(parts);
-        if (guided !== noisePred) guided.dispose();
-        noisePred.dispose();
+        prediction.dispose();
       }
-      onStep?.({ step: i + 1, numSteps: timesteps.length, timestep: t, elapsedMs: performance.now() - start, latents });
+      onStep?.({ step: i + 1, numSteps: timesteps.length, timestep: t, elapsedMs: performance.now() - start, latents, unetMs });
     }
     return latents;
   } catch (err) {

@@ -17,6 +17,8 @@ export interface StepEvent {
   elapsedMs: number;
   /** The latents after this step [B, 4, F, h, w]; valid only during the callback (do not dispose). */
   latents: Tensor;
+  /** This step's UNet forward alone, ms, timed on the device thread (the rest of the step is the loop around it). */
+  unetMs: number;
 }
 
 export type OutputType = "uint8" | "float" | "latent";
