@@ -13,6 +13,8 @@
  * - host overhead/step µs: median over steps of (step wall - that step's UNet forward):
  *   everything around the UNet (the device-thread hop, CFG doubling and guidance, the scheduler
  *   step, the tensor-op bindings, onStep);
+ * - JS loop µs/step (torchvid): step wall - the forwardGuided() call as JS sees it: the loop's own
+ *   work on the JS thread, without the round trip to the device thread and the guidance there;
  * - VAE decode ms, end-to-end s (generate() call to frames in JS memory), it/s (steps / loop time).
  * On CUDA every wrapped call is followed by synchronize() so times are device times.
  *
@@ -59,6 +61,8 @@ export interface PipelineTimings {
   step_ms: number;
   host_overhead_us: number;
   host_overhead_us_p90: number;
+  /** torchvid only: step wall - the forwardGuided() call as JS sees it, i.e. the JS loop's own work (scheduler step, bindings, onStep) without the device-thread round trip and guidance. */
+  js_loop_us?: number;
   vae_decode_ms: number;
   end_to_end_s: number;
   it_s: number;
@@ -93,6 +97,7 @@ export async function benchPipeline(pipe: TextToVideoSDPipeline, cfg: PipelineBe
 
   // Wrap the three components' calls (instance properties shadow the prototype methods).
   let unetTimes: number[] = [];
+  let callTimes: number[] = [];
   let textMs = 0;
   let vaeMs = 0;
   const unet = pipe.unet as unknown as { forwardGuided: (...a: unknown[]) => Promise<unknown> };
@@ -104,7 +109,8 @@ export async function benchPipeline(pipe: TextToVideoSDPipeline, cfg: PipelineBe
     const out = await uF.apply(pipe.unet, a);
     await sync();
     // CUDA kernels run after the call returns: only a synchronized JS-side time is the forward's.
-    if (cuda) unetTimes.push(performance.now() - t0);
+    callTimes.push(performance.now() - t0);
+    if (cuda) unetTimes.push(callTimes[callTimes.length - 1]);
     return out;
   };
   te.encode = async (...a) => {
@@ -124,6 +130,7 @@ export async function benchPipeline(pipe: TextToVideoSDPipeline, cfg: PipelineBe
 
   const run = async (steps: number) => {
     unetTimes = [];
+    callTimes = [];
     textMs = 0;
     vaeMs = 0;
     const elapsed: number[] = [];
@@ -168,6 +175,7 @@ export async function benchPipeline(pipe: TextToVideoSDPipeline, cfg: PipelineBe
       step_ms: sig(summarise(walls).median),
       host_overhead_us: sig(oh.median),
       host_overhead_us_p90: sig(oh.p90),
+      js_loop_us: sig(summarise(walls.map((w, i) => (w - callTimes[i]) * 1e3)).median),
       vae_decode_ms: sig(vaeMs),
       end_to_end_s: sig(end),
       it_s: sig(walls.length / (elapsed[elapsed.length - 1] / 1e3)),
@@ -188,10 +196,10 @@ export async function benchPipeline(pipe: TextToVideoSDPipeline, cfg: PipelineBe
       unetFlops: unetFlops(pipe.unet.config, { batch: cfgBatch, frames: cfg.frames, height: latentH, width: latentW }).total,
     };
   } finally {
-    unet.forward = uF;
+    unet.forwardGuided = uF;
     te.encode = tE;
     vae.decode = vD;
-    delete (unet as Partial<typeof unet>).forward;
+    delete (unet as Partial<typeof unet>).forwardGuided;
     delete (te as Partial<typeof te>).encode;
     delete (vae as Partial<typeof vae>).decode;
     pipe.scheduler = original;
