@@ -83,6 +83,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
                            InstanceMethod<&TensorWrap::G<&TensorWrap::To>>("to"),
                            InstanceMethod<&TensorWrap::G<&TensorWrap::ToArraySync>>("toArraySync"),
                            InstanceMethod<&TensorWrap::G<&TensorWrap::ToArray>>("toArray"),
+                           InstanceMethod<&TensorWrap::G<&TensorWrap::VideoFrames>>("videoFrames"),
                            InstanceMethod<&TensorWrap::G<&TensorWrap::ToDevice>>("toDevice"),
                            InstanceMethod<&TensorWrap::G<&TensorWrap::CopyFrom>>("copyFrom"),
                            InstanceMethod<&TensorWrap::G<&TensorWrap::AddInPlace>>("addInPlace"),
@@ -366,6 +367,25 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
     auto host = std::make_shared<at::Tensor>();
     return PromiseWorker::Queue(
         env, torchvid::deviceName(self.device()), ErrorCode::Device, [self, host]() { *host = hostReadable(self); },
+        [host](Napi::Env env) { return tensorToTypedArray(env, *host); });
+  }
+
+  // Decoded VAE output [B, 3, F, H, W] in [-1, 1] -> frames [B, F, H, W, 3] on the host:
+  // clamp(x * 0.5 + 0.5, 0, 1), then (uint8) x * 255 rounded, with the ops Tensor's methods use
+  // (so the same floats as that JS sequence). On the device thread: for a long video these passes
+  // take hundreds of milliseconds on a CPU, which must not block the event loop.
+  Napi::Value VideoFrames(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    at::Tensor self = tensor(env);
+    bool uint8 = info[0].ToBoolean();
+    if (self.dim() != 5) throw Napi::RangeError::New(env, "Expected a decoded video of shape [B, 3, F, H, W]");
+    auto host = std::make_shared<at::Tensor>();
+    return PromiseWorker::Queue(
+        env, torchvid::deviceName(self.device()), ErrorCode::Device,
+        [self, uint8, host]() {
+          at::Tensor unit = at::clamp(at::add(at::mul(self, 0.5), 0.5), 0, 1).permute({0, 2, 3, 4, 1});
+          *host = hostReadable(uint8 ? at::round(at::mul(unit, 255)).to(at::kByte, false, true) : unit.contiguous());
+        },
         [host](Napi::Env env) { return tensorToTypedArray(env, *host); });
   }
 

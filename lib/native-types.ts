@@ -44,6 +44,8 @@ export interface NativeTensor {
   toArraySync(): HostArray;
   /** Copies to host memory off the JS thread (any device). */
   toArray(): Promise<HostArray>;
+  /** Decoded video [B, 3, F, H, W] in [-1, 1] -> host frames [B, F, H, W, 3] (uint8, or float in [0, 1]), on the device thread. */
+  videoFrames(uint8: boolean): Promise<Uint8Array | Float32Array>;
   /** Copies to another device off the JS thread. */
   toDevice(device: string, nonBlocking: boolean): Promise<NativeTensor>;
   /** Copies the values of `src` into this tensor in place (same shape). */

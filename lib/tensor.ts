@@ -7,7 +7,7 @@ import { native } from "./native.ts";
 import type { DType, HostArray, NativeGenerator, NativeTensor } from "./native-types.ts";
 import { TorchvidError, wrapNative } from "./errors.ts";
 import { deviceQueue } from "./device-queue.ts";
-import { expectInt, expectIntArray, expectNumber, invalidParameter } from "./validate.ts";
+import { expectInt, expectIntArray, expectNumber, expectOneOf, invalidParameter } from "./validate.ts";
 
 export type { DType, HostArray } from "./native-types.ts";
 
@@ -335,6 +335,18 @@ export class Tensor {
     const h = this.handle;
     return deviceQueue.run(h.device, () => wrapNative(() => h.toArray()));
   }
+  /**
+   * A decoded video [B, 3, F, H, W] with values in [-1, 1] as host frames [B, F, H, W, 3]:
+   * clamp((x + 1) / 2, 0, 1), as uint8 (x 255, rounded) or float. Computed off the JS thread, in
+   * this tensor's device order; the same numbers as those ops through this class's methods.
+   */
+  async videoFrames(type: "uint8" | "float"): Promise<Uint8Array | Float32Array> {
+    const kind = expectOneOf(type, "type", ["uint8", "float"]);
+    if (this.shape.length !== 5) throw invalidParameter("this tensor", "a decoded video of shape [B, 3, F, H, W]", this.shape, "range");
+    const h = this.handle;
+    return deviceQueue.run(h.device, () => wrapNative(() => h.videoFrames(kind === "uint8"), "ERR_TORCHVID_DEVICE"));
+  }
+
   /** Synchronous copy for small CPU tensors. */
   dataSync(): HostArray {
     return wrapNative(() => this.handle.toArraySync(), "ERR_TORCHVID_DEVICE");

@@ -173,3 +173,35 @@ describe("randn is bit-identical to torch.randn with a seeded CPU generator", ()
     assertAllClose(b, f, 2 ** -8, 0, "bf16 noise");
   });
 });
+
+describe("videoFrames (decoded video -> host frames, on the device thread)", () => {
+  // [B=1, C=3, F=2, H=1, W=2]: channel c, frame f, column w holds vals[c][f][w].
+  const vals = [
+    [[-1.5, -1], [0, 0.3]],
+    [[1, 2], [-0.2, 0.5]],
+    [[0.999, -0.999], [0.25, -0.25]],
+  ];
+  const video = () => Tensor.from(vals.flat(2), [1, 3, 2, 1, 2]);
+  const unit = (x: number) => Math.min(1, Math.max(0, x * 0.5 + 0.5));
+  // [F][H][W][C] order, the layout of every Video
+  const expected = (map: (x: number) => number) => [0, 1].flatMap((f) => [0, 1].flatMap((w) => [0, 1, 2].map((c) => map(vals[c]![f]![w]!))));
+
+  it("uint8: clamp((x + 1) / 2) x 255, rounded half to even, frames-rows-columns-RGB", async () => {
+    const data = await video().videoFrames("uint8");
+    assert.ok(data instanceof Uint8Array);
+    // 0 -> 127.5 -> 128 (half to even); 0.3 -> 165.75 -> 166; -0.2 -> 102; 0.25 -> 159.375 -> 159
+    assert.deepEqual(Array.from(data), [0, 255, 255, 0, 255, 0, 128, 102, 159, 166, 191, 96]);
+    assert.deepEqual(Array.from(data), expected((x) => { const v = unit(Math.fround(x)) * 255; const r = Math.round(v); return v - Math.floor(v) === 0.5 && r % 2 === 1 ? r - 1 : r; }));
+  });
+
+  it("float: clamp((x + 1) / 2) in the same layout", async () => {
+    const data = await video().videoFrames("float");
+    assert.ok(data instanceof Float32Array);
+    assertAllClose(Array.from(data), expected((x) => unit(Math.fround(x))), 0, 1e-7);
+  });
+
+  it("refuses a tensor that is not [B, 3, F, H, W] and an unknown type", async () => {
+    await assert.rejects(Tensor.from([1, 2], [2]).videoFrames("uint8"), RangeError);
+    await assert.rejects(video().videoFrames("png" as never), RangeError);
+  });
+});

@@ -20,31 +20,8 @@ export async function decodeLatents(vae: AutoencoderKL, latents: Tensor, slicing
 /** Decoded video [B, 3, F, H, W] -> one Video per batch row (clamp((x + 1) / 2), [frame, row, col, RGB]). */
 export async function postprocess(decoded: Tensor, outputType: OutputType): Promise<Video[]> {
   const [b, , f, H, W] = decoded.shape;
-  const half = decoded.mul(0.5);
-  const unit = half.add(0.5);
-  const clamped = unit.clamp(0, 1);
-  const hwc = clamped.permute([0, 2, 3, 4, 1]);
-  let host: Tensor = hwc;
-  const temps = [half, unit, clamped, hwc];
-  if (outputType === "uint8") {
-    const scaled = hwc.mul(255);
-    const rounded = scaled.round();
-    host = rounded.to("uint8");
-    temps.push(scaled, rounded, host);
-  } else {
-    host = hwc.contiguous();
-    temps.push(host);
-  }
-  try {
-    const data = await host.data();
-    const per = f * H * W * 3;
-    return Array.from({ length: b }, (_, i) => ({
-      numFrames: f,
-      height: H,
-      width: W,
-      data: outputType === "uint8" ? (data as Uint8Array).slice(i * per, (i + 1) * per) : (data as Float32Array).slice(i * per, (i + 1) * per),
-    }));
-  } finally {
-    disposeAll(temps);
-  }
+  // On the device thread (a long video's passes would block the event loop here).
+  const data = await decoded.videoFrames(outputType === "uint8" ? "uint8" : "float");
+  const per = f * H * W * 3;
+  return Array.from({ length: b }, (_, i) => ({ numFrames: f, height: H, width: W, data: data.slice(i * per, (i + 1) * per) }));
 }
