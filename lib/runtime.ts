@@ -19,7 +19,7 @@ export interface TorchvidInfo {
   /** Whether a CUDA device can be used now. */
   cudaAvailable: boolean;
   devices: NativeDeviceInfo[];
-  /** Intra-op CPU threads torch uses. */
+  /** Intra-op CPU threads of the CPU executor (setNumThreads; the JS thread's own ops use one). */
   numThreads: number;
   /**
    * Where float32 matrix products go: libtorch builds with a generic BLAS (Debian's) would send
@@ -84,7 +84,11 @@ export async function synchronize(device: Device | number = 0): Promise<void> {
   await wrapNative(() => native().synchronize(index), "ERR_TORCHVID_DEVICE");
 }
 
-/** Sets the number of CPU threads torch uses for one op. */
+/**
+ * Sets the intra-op CPU threads of the CPU executor (forwards, loads, host copies), from its next
+ * task on. Tensor ops called on the JS thread always run on one thread: a second OpenMP team
+ * would slow every later forward (README, "One OpenMP team").
+ */
 export function setNumThreads(n: number): void {
   native().setNumThreads(expectInt(n, "n", { min: 1 }));
 }
