@@ -6,7 +6,16 @@
 #include <mutex>
 #include <thread>
 
+// setGraphExecutorOptimize is defined in libtorch_cpu (graph_executor.cpp) in 1.13 and 2.x; its
+// header sits under jit/python/, which a trimmed libtorch may not ship: declare it if absent.
+#if __has_include(<torch/csrc/jit/python/update_graph_executor_opt.h>)
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
+#else
+#include <c10/macros/Export.h>
+namespace torch::jit {
+TORCH_API void setGraphExecutorOptimize(bool o);
+}
+#endif
 
 #include "core.h"
 
