@@ -72,10 +72,9 @@ class DestinationAndValues(unittest.TestCase):
         time.sleep(0.6)  # inside `import torch` or the conversion: both must end the same way
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=120)
-        # 130, or ended by the SIGINT itself (-2): a shell shows both as $? = 130. One CI run on a
-        # loaded machine ended by the signal after printing the message (not reproduced since);
-        # the user-visible contract (status 130, one line, nothing left) holds either way.
-        self.assertIn(proc.returncode, (130, -signal.SIGINT), err)
+        # Once failed as -2 after printing the message (a pending Ctrl-C at shutdown) and once as 0
+        # (the Ctrl-C swallowed by a bare `except:` inside `import torch`): both handled in run().
+        self.assertEqual(proc.returncode, 130, err)
         self.assertEqual(len(err.strip().splitlines()), 1, err)
         self.assertIn("error: interrupted (Ctrl-C): nothing was written", err)
         self.assertFalse(os.path.exists(dst))
