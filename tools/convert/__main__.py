@@ -8,7 +8,6 @@ Exit codes: 0 ok, 1 failure (one-line error with the fix; traceback with --verbo
 
 import argparse
 import os
-import signal
 import sys
 
 if __package__ in (None, ""):  # allow `python3 tools/convert/__main__.py` too
@@ -53,22 +52,6 @@ def parse_args(argv):
     return args
 
 
-_interrupted = False
-
-
-def _on_sigint(signum, frame):
-    global _interrupted
-    _interrupted = True
-    raise KeyboardInterrupt
-
-
-def _raise_if_interrupted():
-    """A Ctrl-C that landed inside a third-party import's bare ``except:`` was swallowed there (the
-    conversion then ran to the end and exited 0): honour it once the import returns."""
-    if _interrupted:
-        raise KeyboardInterrupt
-
-
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -79,16 +62,13 @@ def main(argv=None):
     try:
         if args.lora:
             from .lora import convert_lora
-            _raise_if_interrupted()
             convert_lora(args.paths[0], args.paths[1], overwrite=args.overwrite, quiet=args.quiet)
         elif args.random:
             from .random_ckpt import write_random
-            _raise_if_interrupted()
             write_random(args.random, args.paths[0], seed=args.seed, dtype=args.dtype, variant=args.variant,
                          quiet=args.quiet, overwrite=args.overwrite)
         else:
             from .export import convert
-            _raise_if_interrupted()
             convert(args.paths[0], args.paths[1], dtype=args.dtype, variant=args.variant,
                     attention=args.attention, quiet=args.quiet, overwrite=args.overwrite)
         return 0
@@ -107,15 +87,11 @@ def main(argv=None):
 def run():
     """main() with Ctrl-C anywhere (even while torch imports) as one line and exit code 130."""
     from .messages import is_interrupt
-    signal.signal(signal.SIGINT, _on_sigint)
     try:
         return main()
     except (KeyboardInterrupt, RuntimeError) as e:
         if not is_interrupt(e):
             raise
-        # Handled: a Ctrl-C still pending (torch's C++ code can turn one into a RuntimeError and
-        # leave Python's own flag set) must not kill the process on its way out (exit -2).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("error: interrupted (Ctrl-C): nothing was written (the partial output is removed); run the command again to convert",
               file=sys.stderr)
         return 130
