@@ -164,7 +164,14 @@ describe("job queue: BullMQ on a real redis-server, torchvid workers on the tiny
       return w;
     };
     const ready = (w: WorkerProc) => until(`worker ${w.pid} ready (${w.stderr()})`, 60_000, () => w.events.some((e) => e.event === "ready"));
-    const startedOn = (jobId: string) => until(`job ${jobId} to start`, 60_000, () => workers.find((w) => w.events.some((e) => e.event === "start" && e.jobId === jobId)));
+    // A worker reports "start" a moment before its generate() runs: wait for the journal's entry
+    // too, so a signal sent next lands inside the job (a SIGKILL in between once left job 0 with
+    // one journaled start instead of two).
+    const startedOn = async (jobId: string, prompt: string) => {
+      const w = await until(`job ${jobId} to start`, 60_000, () => workers.find((w) => w.events.some((e) => e.event === "start" && e.jobId === jobId)));
+      await until(`job ${jobId} inside generate() on ${w.pid}`, 60_000, () => readJournal(journal).some((j) => j.event === "start" && j.prompt === prompt && j.pid === w.pid));
+      return w;
+    };
     try {
       const [a, b] = [launch(), launch()];
       await Promise.all([ready(a), ready(b)]);
@@ -174,10 +181,10 @@ describe("job queue: BullMQ on a real redis-server, torchvid workers on the tiny
       for (const [i, prompt] of prompts.entries()) good.push(await jobs.generate({ prompt, seed: 100 + i, ...TINY }));
 
       // SIGKILL the worker running job 0 mid-job: the stalled check hands it to another worker.
-      const killed = await startedOn(good[0]!.id);
+      const killed = await startedOn(good[0]!.id, prompts[0]!);
       killed.child.kill("SIGKILL");
       // SIGTERM the worker running job 1: it finishes that job within the grace period and exits 0.
-      const termed = await startedOn(good[1]!.id);
+      const termed = await startedOn(good[1]!.id, prompts[1]!);
       termed.child.kill("SIGTERM");
 
       // Take Redis away for a second, while a job runs and others wait, then restart it.
