@@ -61,6 +61,15 @@ static Napi::Value fromIValue(Napi::Env env, const c10::IValue& value) {
   return out;
 }
 
+// A JS array of module inputs -> IValues, on the JS thread (run and runGuided).
+static std::vector<c10::IValue> toInputs(const Napi::Value& value) {
+  if (!value.IsArray()) throw typeError(value.Env(), "Expected an array for inputs");
+  auto array = value.As<Napi::Array>();
+  std::vector<c10::IValue> inputs;
+  for (uint32_t i = 0; i < array.Length(); i++) inputs.push_back(toIValue(array.Get(i)));
+  return inputs;
+}
+
 static std::optional<at::ScalarType> optionalDType(const Napi::Value& value) {
   if (value.IsNull() || value.IsUndefined()) return std::nullopt;
   return torchvid::parseDType(toStringArg(value, "dtype"));
@@ -155,10 +164,7 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
     Napi::Env env = info.Env();
     auto m = module(env);
     auto method = toStringArg(info[0], "method");
-    if (!info[1].IsArray()) throw typeError(env, "Expected an array for inputs");
-    auto array = info[1].As<Napi::Array>();
-    std::vector<c10::IValue> inputs;
-    for (uint32_t i = 0; i < array.Length(); i++) inputs.push_back(toIValue(array.Get(i)));
+    auto inputs = toInputs(info[1]);
     auto output = std::make_shared<c10::IValue>();
     return PromiseWorker::Queue(
         env, torchvid::deviceName(m->device()), ErrorCode::Forward, [m, method, inputs = std::move(inputs), output]() mutable { *output = m->run(method, std::move(inputs)); },
@@ -178,10 +184,7 @@ class ModuleWrap : public Napi::ObjectWrap<ModuleWrap> {
     Napi::Env env = info.Env();
     auto m = module(env);
     auto method = toStringArg(info[0], "method");
-    if (!info[1].IsArray()) throw typeError(env, "Expected an array for inputs");
-    auto array = info[1].As<Napi::Array>();
-    std::vector<c10::IValue> inputs;
-    for (uint32_t i = 0; i < array.Length(); i++) inputs.push_back(toIValue(array.Get(i)));
+    auto inputs = toInputs(info[1]);
     int64_t doubled = toIntArg(info[2], "doubled");
     double scale = toNumberArg(info[3], "guidanceScale");
     if (doubled < -1 || doubled >= static_cast<int64_t>(inputs.size()) || (doubled >= 0 && !inputs[doubled].isTensor())) {

@@ -35,6 +35,13 @@ export interface LoadModuleOptions {
   dtype?: DType;
 }
 
+/** Checks a method name and module inputs (run and runGuided) and converts the inputs for the addon. */
+function nativeInputs(method: string, inputs: ModuleValue[]): NativeValue[] {
+  expectString(method, "method");
+  if (!Array.isArray(inputs)) throw invalidParameter("inputs", "an array", inputs, "type");
+  return inputs.map((v, i) => toNativeValue(v, `inputs[${i}]`));
+}
+
 export class TorchModule {
   /** @internal */
   readonly #m: NativeModule;
@@ -85,10 +92,8 @@ export class TorchModule {
   }
 
   async run(method: string, inputs: ModuleValue[]): Promise<ModuleValue> {
-    expectString(method, "method");
-    if (!Array.isArray(inputs)) throw invalidParameter("inputs", "an array", inputs, "type");
+    const args = nativeInputs(method, inputs);
     const handle = this.#handle;
-    const args = inputs.map((v, i) => toNativeValue(v, `inputs[${i}]`));
     const out = await deviceQueue.run(this.#device, () => wrapNative(() => handle.run(method, args), "ERR_TORCHVID_FORWARD"));
     return fromNativeValue(out);
   }
@@ -101,12 +106,10 @@ export class TorchModule {
    * `forwardMs` is the forward's own time on the device thread.
    */
   async runGuided(method: string, inputs: ModuleValue[], doubled: number, guidanceScale: number): Promise<{ prediction: Tensor; forwardMs: number }> {
-    expectString(method, "method");
-    if (!Array.isArray(inputs)) throw invalidParameter("inputs", "an array", inputs, "type");
+    const args = nativeInputs(method, inputs);
     const index = expectInt(doubled, "doubled", { min: -1, max: inputs.length - 1 });
     const scale = expectNumber(guidanceScale, "guidanceScale");
     const handle = this.#handle;
-    const args = inputs.map((v, i) => toNativeValue(v, `inputs[${i}]`));
     const out = await deviceQueue.run(this.#device, () => wrapNative(() => handle.runGuided(method, args, index, scale), "ERR_TORCHVID_FORWARD"));
     return { prediction: new Tensor(out.prediction), forwardMs: out.forwardMs };
   }

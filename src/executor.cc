@@ -45,8 +45,11 @@ class Executor {
     // one each: on models/tiny the first two UNet steps took 0.5 s instead of 0.2-0.3 s, and the
     // text encoder and VAE, which run once per call, always ran instrumented. The setting is
     // per thread: CUDA executors keep the optimizer, whose fusions do pay off there.
-    if (cpu_) torch::jit::setGraphExecutorOptimize(false);
-    if (!cpu_) prepareSerialThread();  // one OpenMP team per process: the CPU executor's (core.h)
+    if (cpu_) {
+      torch::jit::setGraphExecutorOptimize(false);
+    } else {
+      prepareSerialThread();  // one OpenMP team per process: the CPU executor's (core.h)
+    }
     for (;;) {
       std::function<void()> task;
       {

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 // oneDNN's row-major sgemm (dnnl.h), declared weak: the addon neither links nor requires
 // libdnnl; the symbol is non-null only when libtorch's own oneDNN is a loaded shared library.
